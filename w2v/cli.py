@@ -11,15 +11,21 @@ import click
 from w2v.errors import UserError
 
 
+class _OneLineError(click.ClickException):
+    """Printed as `Error: ...` on one line; exit 2 is click's code for a user error."""
+
+    exit_code = 2
+
+
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our UserError into click's one-line error (exit 2) instead of a traceback."""
+    """Turn our UserError into a one-line error with exit code 2 instead of a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except UserError as e:
-            raise click.UsageError(str(e)) from None
+            raise _OneLineError(str(e)) from None
 
     return wrapper
 
