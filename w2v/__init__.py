@@ -1,3 +1,40 @@
-"""w2v: word2vec (skip-gram and CBOW) trained with PyTorch."""
+"""w2v: word2vec (skip-gram and CBOW) trained with PyTorch.
+
+    import w2v
+    model = w2v.train(["my_corpus.txt.gz"], out="runs/mine", model="sg", epochs=5)
+    vectors = model.vectors()            # or w2v.load("runs/mine")
+    vectors.most_similar("king")
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
 
 __version__ = "0.1.0"
+
+
+def train(paths: Sequence[str] | None = None, **options: Any):
+    """Train word vectors on text files or folders (the default corpus when none is given).
+
+    `options` are the settings of `w2v.config.TrainConfig` (model, dim, window, negative,
+    hs, sample, min_count, epochs, alpha, threads, seed, out, ...); returns a
+    `w2v.model.Word2Vec` whose run folder holds config.json, vocab.tsv and model.pt.
+    """
+    from w2v.config import TrainConfig
+    from w2v.trainer import Trainer
+
+    config = TrainConfig(paths=list(paths or []), **options)
+    return Trainer(config).run()
+
+
+def resume(run_dir: str, **overrides: Any):
+    """Continue an interrupted run from its last checkpoint."""
+    import json
+    from pathlib import Path
+
+    from w2v.config import TrainConfig
+    from w2v.trainer import Trainer
+
+    meta = json.loads((Path(run_dir) / "config.json").read_text())
+    config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
+    return Trainer(config, resume=True).run()

@@ -1,0 +1,219 @@
+"""One streaming pass over the corpus: count the vocabulary and store the text as token ids.
+
+Every distinct token gets a provisional id the first time it is seen and the pass writes
+those ids to disk, so once the vocabulary is final the ids are remapped with numpy
+instead of tokenizing the corpus a second time. Only when `max_vocab_size` pruning
+happens (the vocabulary outgrew memory, as in word2vec C and gensim) do we stop writing
+provisional ids and read the corpus again to encode it.
+
+The result is `ids.npy` (int32 token ids, memory-mapped by the trainer) and
+`offsets.npy` (int64 sentence starts plus the end), so epochs never re-tokenize.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from w2v.dictionary import Dictionary
+from w2v.errors import UserError
+
+_BLOCK = 1 << 22  # provisional ids buffered in memory before they go to disk
+
+
+class _Index(dict):
+    """word -> provisional id; an unseen word gets the next id (from C, via __missing__)."""
+
+    next_id = 0
+
+    def __missing__(self, word: str) -> int:
+        i = self[word] = self.next_id
+        self.next_id += 1
+        return i
+
+
+@dataclass
+class Encoded:
+    """The corpus as ids, memory-mapped."""
+
+    dictionary: Dictionary
+    ids: np.ndarray  # int32 [N]
+    offsets: np.ndarray  # int64 [S + 1]
+    raw_tokens: int  # tokens in the corpus before dropping words outside the vocabulary
+
+    @property
+    def n_sentences(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike, dictionary: Dictionary, raw_tokens: int) -> "Encoded":
+        run_dir = Path(run_dir)
+        ids = np.load(run_dir / "ids.npy", mmap_mode="r")
+        offsets = np.load(run_dir / "offsets.npy")
+        return cls(dictionary, ids, offsets, raw_tokens)
+
+
+def build(
+    sentences: Iterable[list[str]],
+    run_dir: str | os.PathLike,
+    min_count: int = 5,
+    max_vocab_size: int | None = None,
+    max_final_vocab: int | None = None,
+) -> Encoded:
+    """Count, choose the vocabulary, and write `vocab.tsv`, `ids.npy`, `offsets.npy` in run_dir."""
+    run_dir = Path(run_dir)
+    tmp_ids = run_dir / ".provisional-ids.bin"
+    index = _Index()
+    counts = np.zeros(0, dtype=np.int64)
+    lengths = array("q")
+    buf = array("i")
+    min_reduce = 1
+    pruned = False
+    raw_tokens = 0
+    out = open(tmp_ids, "wb")
+    try:
+
+        def flush() -> None:
+            nonlocal counts, buf
+            if not buf:
+                return
+            block = np.frombuffer(buf, dtype=np.int32)
+            counts = _add_counts(counts, block, index.next_id)
+            if not pruned:
+                out.write(block.tobytes())
+            buf = array("i")
+
+        for sentence in sentences:
+            buf.extend(map(index.__getitem__, sentence))
+            lengths.append(len(sentence))
+            raw_tokens += len(sentence)
+            if len(buf) >= _BLOCK:
+                flush()
+                if max_vocab_size and len(index) > max_vocab_size:
+                    index, counts = _prune(index, counts, min_reduce)
+                    min_reduce += 1
+                    pruned = True
+        flush()
+    finally:
+        out.close()
+    if raw_tokens == 0:
+        tmp_ids.unlink(missing_ok=True)
+        raise UserError("the corpus is empty: no tokens found")
+
+    dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
+    dictionary.save(run_dir / "vocab.tsv")
+    if pruned:
+        tmp_ids.unlink(missing_ok=True)
+        _encode_again(sentences, dictionary, run_dir)
+    else:
+        _remap(tmp_ids, np.frombuffer(lengths, dtype=np.int64), remap, run_dir)
+        tmp_ids.unlink(missing_ok=True)
+    return Encoded.open(run_dir, dictionary, raw_tokens)
+
+
+def _add_counts(counts: np.ndarray, block: np.ndarray, size: int) -> np.ndarray:
+    if len(counts) < size:
+        counts = np.concatenate([counts, np.zeros(size - len(counts), dtype=np.int64)])
+    counts += np.bincount(block, minlength=size)
+    return counts
+
+
+def _prune(index: _Index, counts: np.ndarray, min_reduce: int) -> tuple[_Index, np.ndarray]:
+    """Drop words seen fewer than min_reduce times and renumber the rest densely (bounded memory)."""
+    kept = _Index()
+    new_counts = []
+    for word, pid in index.items():
+        c = counts[pid]
+        if c >= min_reduce:
+            kept[word] = len(new_counts)
+            new_counts.append(c)
+    kept.next_id = len(new_counts)
+    return kept, np.asarray(new_counts, dtype=np.int64)
+
+
+def _choose_vocabulary(
+    index: _Index, counts: np.ndarray, min_count: int, max_final_vocab: int | None
+) -> tuple[Dictionary, np.ndarray]:
+    """Words by descending count, ties by first appearance; returns the provisional->final id map."""
+    pids = np.fromiter(index.values(), dtype=np.int64, count=len(index))
+    words = np.array(list(index.keys()), dtype=object)
+    c = counts[pids]
+    threshold = min_count
+    if max_final_vocab is not None:
+        eligible = np.sort(c[c >= min_count])[::-1]
+        if len(eligible) > max_final_vocab:
+            # As gensim: raise the count threshold rather than split a tie arbitrarily.
+            threshold = max(min_count, int(eligible[max_final_vocab]) + 1)
+    keep = c >= threshold
+    if not keep.any():
+        most = int(c.max()) if len(c) else 0
+        raise UserError(
+            f"no word occurs at least {threshold} times (the most frequent occurs {most} times): "
+            "lower --min-count or give more text"
+        )
+    pids, words, c = pids[keep], words[keep], c[keep]
+    order = np.lexsort((pids, -c))
+    remap = np.full(index.next_id, -1, dtype=np.int32)
+    remap[pids[order]] = np.arange(len(order), dtype=np.int32)
+    return Dictionary(words[order].tolist(), c[order].astype(np.int64)), remap
+
+
+def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path) -> None:
+    """Stream provisional ids to final ids, dropping out-of-vocabulary tokens and empty sentences."""
+    raw = np.memmap(tmp_ids, dtype=np.int32, mode="r") if tmp_ids.stat().st_size else np.zeros(0, np.int32)
+    raw_offsets = np.concatenate([[0], np.cumsum(lengths)])
+    new_offsets = np.empty_like(raw_offsets)
+    n_kept = 0
+    for start in range(0, len(raw), _BLOCK):
+        ids = remap[raw[start : start + _BLOCK]]
+        n_kept += int((ids >= 0).sum())
+    ids_out = np.lib.format.open_memmap(run_dir / ".ids.npy.tmp", mode="w+", dtype=np.int32, shape=(n_kept,))
+    kept_before = 0
+    for start in range(0, len(raw), _BLOCK):
+        block = remap[raw[start : start + _BLOCK]]
+        keep = block >= 0
+        cum = np.concatenate([[0], np.cumsum(keep)])
+        lo, hi = np.searchsorted(raw_offsets, [start, start + len(block)], side="left")
+        new_offsets[lo:hi] = kept_before + cum[raw_offsets[lo:hi] - start]
+        kept = block[keep]
+        ids_out[kept_before : kept_before + len(kept)] = kept
+        kept_before += len(kept)
+    new_offsets[np.searchsorted(raw_offsets, len(raw), side="left") :] = kept_before
+    ids_out.flush()
+    del ids_out
+    os.replace(run_dir / ".ids.npy.tmp", run_dir / "ids.npy")
+    _save_offsets(np.unique(new_offsets), run_dir)
+
+
+def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_dir: Path) -> None:
+    """Second pass after pruning: the provisional ids no longer name the final words."""
+    get = dictionary.index.get
+    tmp = run_dir / ".ids.bin.tmp"
+    offsets = array("q", [0])
+    n = 0
+    with open(tmp, "wb") as out:
+        for sentence in sentences:
+            ids = np.fromiter((i for i in map(get, sentence) if i is not None), dtype=np.int32)
+            if len(ids):
+                out.write(ids.tobytes())
+                n += len(ids)
+                offsets.append(n)
+    ids_out = np.lib.format.open_memmap(run_dir / ".ids.npy.tmp", mode="w+", dtype=np.int32, shape=(n,))
+    if n:
+        ids_out[:] = np.memmap(tmp, dtype=np.int32, mode="r")
+    ids_out.flush()
+    del ids_out
+    os.replace(run_dir / ".ids.npy.tmp", run_dir / "ids.npy")
+    tmp.unlink()
+    _save_offsets(np.frombuffer(offsets, dtype=np.int64), run_dir)
+
+
+def _save_offsets(offsets: np.ndarray, run_dir: Path) -> None:
+    with open(run_dir / ".offsets.npy.tmp", "wb") as f:
+        np.save(f, np.ascontiguousarray(offsets, dtype=np.int64))
+    os.replace(run_dir / ".offsets.npy.tmp", run_dir / "offsets.npy")
