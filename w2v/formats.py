@@ -1,0 +1,454 @@
+"""Reading and writing word vectors: word2vec text and binary, our torch bundle, .npy + vocab, projector.
+
+Every writer goes through a temporary file in the target folder that is flushed, fsynced
+and renamed over the target, so a crash leaves the old file or the new one. Readers
+refuse malformed input with a one-line UserError naming the file and line (or row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import warnings
+from pathlib import Path
+from typing import IO, Iterator
+
+import numpy as np
+import torch
+
+from w2v.errors import UserError
+from w2v.vectors import Vectors
+
+FORMATS = ("text", "binary", "torch", "npy", "projector")
+PROJECTOR_LIMIT = 10_000
+_ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]")
+_TSV_BREAKERS = re.compile(r"[\t\n\r]")
+_MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not one
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
+
+
+# --- writing -----------------------------------------------------------------------------
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """A binary file object that becomes `path` only once fully written and fsynced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "xb") as f:  # "x": honours the umask, unlike mkstemp's 0600
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _check_words(words: list[str], bad: re.Pattern, what: str) -> None:
+    for i, w in enumerate(words):
+        if not w or bad.search(w):
+            raise UserError(f"word {i + 1} ({w!r}) is empty or contains whitespace that {what} cannot "
+                            "store; use --format torch")
+
+
+def write_word2vec(vectors: Vectors, path: str | os.PathLike, binary: bool = False, precision: int = 6) -> None:
+    """word2vec C's own format, byte for byte.
+
+    Text: "V d" header, then per word `word` and "%lf " for each value (so a trailing
+    space) and a newline. Binary: the same header, then `word `, d little-endian float32
+    and a newline per word.
+    """
+    _check_words(vectors.words, _ASCII_SPACE, "the word2vec format")
+    m = vectors.matrix.contiguous().numpy().astype("<f4", copy=False)
+    fmt = f"%.{precision}f " * vectors.dim + "\n"
+    with _atomic(path) as f:
+        f.write(f"{len(vectors)} {vectors.dim}\n".encode())
+        for start in range(0, len(vectors), 4096):  # batch small writes; never the whole file
+            rows, words = m[start:start + 4096], vectors.words[start:start + 4096]
+            if binary:
+                f.write(b"".join(w.encode() + b" " + r.tobytes() + b"\n" for w, r in zip(words, rows)))
+            else:
+                f.write("".join(w + " " + fmt % tuple(r) for w, r in zip(words, rows.tolist())).encode())
+
+
+def write_torch(vectors: Vectors, path: str | os.PathLike) -> None:
+    """{"words": list[str], "counts": LongTensor (if known), "vectors": FloatTensor[V, d]}.
+
+    Only tensors, lists and strings: `torch.load(path, weights_only=True)` reads it.
+    """
+    m = vectors.matrix
+    if m.storage_offset() or m.untyped_storage().nbytes() != m.numel() * 4 or not m.is_contiguous():
+        m = m.contiguous().clone()  # torch.save writes a view's whole storage
+    bundle: dict = {"words": list(vectors.words), "vectors": m}
+    if vectors.counts is not None:
+        bundle["counts"] = torch.from_numpy(np.asarray(vectors.counts, dtype=np.int64))
+    with _atomic(path) as f:
+        torch.save(bundle, f)
+
+
+def _npy_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    path = Path(path)
+    base = path.with_suffix("") if path.suffix == ".npy" else path
+    return base.with_name(base.name + ".npy"), base.with_name(base.name + ".vocab.tsv")
+
+
+def write_npy(vectors: Vectors, path: str | os.PathLike) -> None:
+    """PATH.npy (float32 [V, d]) and PATH.vocab.tsv (`word<TAB>count` per line, or `word`).
+
+    A trailing .npy on PATH is dropped first: `vecs.npy` and `vecs` both give
+    vecs.npy + vecs.vocab.tsv.
+    """
+    _check_words(vectors.words, _TSV_BREAKERS, "a .tsv file")
+    npy, tsv = _npy_paths(path)
+    with _atomic(npy) as f:
+        np.save(f, vectors.matrix.contiguous().numpy(), allow_pickle=False)
+    with _atomic(tsv) as f:
+        if vectors.counts is None:
+            f.write("".join(w + "\n" for w in vectors.words).encode())
+        else:
+            f.write("".join(f"{w}\t{c}\n" for w, c in zip(vectors.words, vectors.counts.tolist())).encode())
+
+
+def write_projector(vectors: Vectors, folder: str | os.PathLike, limit: int | None = PROJECTOR_LIMIT) -> None:
+    """A TensorBoard log folder whose Projector tab shows the first `limit` vectors, words as labels.
+
+    View with `tensorboard --logdir FOLDER`. The folder is built beside the target and
+    renamed into place; an existing folder of that name is replaced.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    _check_words(vectors.words, _TSV_BREAKERS, "the projector's metadata.tsv")
+    v = vectors.head(limit) if limit is not None else vectors
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} exists and is not a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(folder)
+    try:
+        with contextlib.closing(SummaryWriter(log_dir=str(tmp))) as writer:
+            writer.add_embedding(v.matrix, metadata=v.words, tag="w2v")
+        for root, _, files in os.walk(tmp):
+            for name in files:
+                with open(os.path.join(root, name), "rb+") as f:
+                    os.fsync(f.fileno())
+        old = _tmp_name(folder) if folder.exists() else None
+        if old:
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save(vectors: Vectors, path: str | os.PathLike, format: str = "torch") -> None:
+    """Write `vectors` to `path` in one of FORMATS."""
+    if format == "text":
+        write_word2vec(vectors, path, binary=False)
+    elif format == "binary":
+        write_word2vec(vectors, path, binary=True)
+    elif format == "torch":
+        write_torch(vectors, path)
+    elif format == "npy":
+        write_npy(vectors, path)
+    elif format == "projector":
+        write_projector(vectors, path)
+    else:
+        raise UserError(f"unknown format {format!r}: use one of {', '.join(FORMATS)}")
+
+
+# --- reading: our own formats ------------------------------------------------------------
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # pickle/zip errors have many types; all mean "not a clean torch file"
+        raise UserError(f"{path}: not a torch file that loads with weights_only=True "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[list[str], list[int] | None]:
+    words: list[str] = []
+    counts: list[int] = []
+    try:
+        f = open(path, encoding="utf-8", newline="\n")
+    except FileNotFoundError:
+        raise UserError(f"{path} not found") from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if limit is not None and len(words) >= limit:
+                break
+            parts = line.rstrip("\n").split("\t")
+            if not parts[0] or len(parts) > 2 or (with_counts and len(parts) != 2):
+                raise UserError(f"{path}, line {lineno}: expected word<TAB>count")
+            words.append(parts[0])
+            if len(parts) == 2:
+                try:
+                    counts.append(int(parts[1]))
+                except ValueError:
+                    raise UserError(f"{path}, line {lineno}: count {parts[1]!r} is not an integer") from None
+    if counts and len(counts) != len(words):
+        raise UserError(f"{path}: some lines have counts and some do not")
+    return words, counts or None
+
+
+def _rows(m: torch.Tensor, n: int, path: Path) -> torch.Tensor:
+    if not isinstance(m, torch.Tensor) or m.dim() != 2:
+        raise UserError(f"{path}: vectors are not a 2-d tensor")
+    return m[:n].clone() if n < m.shape[0] else m  # clone so the full matrix can be freed
+
+
+def read_run(run_dir: str | os.PathLike, which: str = "in", limit: int | None = None) -> Vectors:
+    """Vectors from a training run folder: vocab.tsv (word<TAB>count) and model.pt."""
+    run = Path(run_dir)
+    if which not in ("in", "out", "sum"):
+        raise UserError(f"unknown --which {which!r}: use in, out or sum")
+    words, counts = _read_vocab_tsv(run / "vocab.tsv", limit, with_counts=True)
+    if not (run / "model.pt").exists():
+        raise UserError(f"{run / 'model.pt'} not found: is {run} a finished training run?")
+    state = _torch_load(run / "model.pt")
+    if not isinstance(state, dict) or "input" not in state:
+        raise UserError(f"{run / 'model.pt'} has no 'input' vectors")
+    n = len(words)
+    rows = state["input"].shape[0] if isinstance(state["input"], torch.Tensor) else -1
+    if rows < n or (limit is None and rows != n):
+        raise UserError(f"{run}: vocab.tsv has {n} words but model.pt has {rows} input vectors")
+    m = _rows(state["input"], n, run / "model.pt")
+    if which != "in":
+        out = state.get("output")
+        if out is None or out.numel() == 0:
+            raise UserError(f"{run} has no output vectors (hierarchical softmax only); use --which in")
+        out = _rows(out, n, run / "model.pt")
+        if out.shape != m.shape:
+            raise UserError(f"{run / 'model.pt'}: input {tuple(m.shape)} and output {tuple(out.shape)} differ")
+        m = out if which == "out" else m + out
+    return Vectors(words, m, counts)
+
+
+def read_torch(path: str | os.PathLike, limit: int | None = None) -> Vectors:
+    """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
+    path = Path(path)
+    obj = _torch_load(path)
+    if isinstance(obj, dict) and "input" in obj and (path.parent / "vocab.tsv").exists():
+        return read_run(path.parent, limit=limit)
+    if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
+        raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
+    words = list(obj["words"])[:limit]
+    counts = obj.get("counts")
+    if counts is not None:
+        counts = np.asarray(counts[:len(words)], dtype=np.int64)
+    m = _rows(obj["vectors"], len(words), path)
+    if m.shape[0] != len(words):
+        raise UserError(f"{path}: {len(words)} words but {m.shape[0]} vectors")
+    return Vectors(words, m, counts)
+
+
+def read_npy(path: str | os.PathLike, limit: int | None = None) -> Vectors:
+    """PATH.npy + PATH.vocab.tsv as written by write_npy."""
+    npy, tsv = _npy_paths(path)
+    words, counts = _read_vocab_tsv(tsv, limit, with_counts=False)
+    try:
+        m = np.load(npy, mmap_mode="r", allow_pickle=False)  # mapped: only the rows we keep are copied
+    except (ValueError, OSError) as e:
+        raise UserError(f"{npy}: not a .npy matrix ({e})") from None
+    if m.ndim != 2 or m.shape[0] < len(words) or (limit is None and m.shape[0] != len(words)):
+        raise UserError(f"{npy}: shape {m.shape} does not match {len(words)} words in {tsv}")
+    return Vectors(words, np.array(m[:len(words)], dtype=np.float32), counts)
+
+
+# --- reading: word2vec text and binary --------------------------------------------------
+
+class _BadUtf8:
+    """Counts words whose bytes are not UTF-8; they are kept with U+FFFD in place of the bad bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.count, self.first = path, 0, ""
+
+    def decode(self, raw: bytes, where: str) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.count += 1
+            self.first = self.first or where
+            return raw.decode("utf-8", errors="replace")
+
+    def report(self) -> None:
+        if self.count:
+            warnings.warn(f"{self.path}: {self.count} word(s) are not valid UTF-8 (first at {self.first}); "
+                          "the bad bytes were replaced with U+FFFD", UnicodeWarning, stacklevel=3)
+
+
+def _parse_header(line: bytes) -> tuple[int, int] | None:
+    tokens = line.split()
+    if len(tokens) == 2 and all(t.isdigit() for t in tokens):
+        return int(tokens[0]), int(tokens[1])
+    return None
+
+
+def _check_size(path: Path, rows: int, d: int, row_bytes: int, available: int) -> None:
+    # A header is a claim: refuse before allocating rows * d floats if the file cannot hold them.
+    if rows * row_bytes > available:
+        raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
+                        f"{available} bytes after it can hold (truncated file or wrong header)")
+
+
+def _parse_text_row(line: bytes, d: int, out: np.ndarray, path: Path, lineno: int, utf8: _BadUtf8) -> str:
+    parts = utf8.decode(line, f"line {lineno}").rstrip().split(" ")
+    if not parts[0]:
+        raise UserError(f"{path}, line {lineno}: {'empty line' if len(parts) == 1 else 'no word before the numbers'}")
+    if len(parts) != d + 1:
+        raise UserError(f"{path}, line {lineno}: expected a word and {d} numbers, found {len(parts) - 1} numbers")
+    try:
+        out[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
+    except ValueError:
+        bad = next(p for p in parts[1:] if not _is_number(p))
+        raise UserError(f"{path}, line {lineno}: {bad!r} is not a number") from None
+    return parts[0]
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] | None,
+               size: int, limit: int | None) -> Vectors:
+    utf8 = _BadUtf8(path)
+    if header is None:  # no header: count the rows first so the matrix is allocated once
+        probe = utf8.decode(first, "line 1").rstrip().split(" ")
+        d = len(probe) - 1
+        if d < 1:
+            raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
+        total = 1 + sum(1 for line in f if line.strip())
+        f.seek(0)
+        lineno0 = 0
+    else:
+        total, d = header
+        if d < 1:
+            raise UserError(f"{path}, line 1: dimension must be at least 1")
+        lineno0 = 1
+    n = total if limit is None else min(total, limit)
+    _check_size(path, n, d, 2 * d + 1, size - (len(first) if header else 0))
+    m = np.empty((n, d), dtype=np.float32)
+    words: list[str] = []
+    lines = enumerate(f, lineno0 + 1)
+    while len(words) < n:
+        lineno, line = next(lines, (None, b""))
+        if lineno is None:
+            raise UserError(f"{path}: truncated: the header declares {total} words but the file ends "
+                            f"after {len(words)}")
+        words.append(_parse_text_row(line, d, m[len(words)], path, lineno, utf8))
+    if n == total:
+        for lineno, line in lines:
+            if line.strip():
+                raise UserError(f"{path}, line {lineno}: more rows than the {total} the header declares")
+    utf8.report()
+    return Vectors(words, m)
+
+
+def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, offset: int,
+                 limit: int | None) -> Vectors:
+    total, d = header
+    if d < 1:
+        raise UserError(f"{path}, line 1: dimension must be at least 1")
+    n = total if limit is None else min(total, limit)
+    vec_bytes = 4 * d
+    _check_size(path, n, d, vec_bytes + 2, size - offset)
+    m = np.empty((n, d), dtype=np.float32)
+    words: list[str] = []
+    utf8 = _BadUtf8(path)
+    buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes)
+    for i in range(n):
+        while True:
+            sp = buf.find(b" ", pos)
+            if sp != -1 and len(buf) - sp - 1 >= vec_bytes:
+                break
+            if sp == -1 and len(buf) - pos > _MAX_WORD_BYTES:
+                raise UserError(f"{path}, word {i + 1} (byte {offset + pos}): no space after the word "
+                                f"within {_MAX_WORD_BYTES} bytes: not a word2vec binary file")
+            more = f.read(chunk)
+            if not more:
+                raise UserError(f"{path}: truncated: the header declares {total} words but the file ends "
+                                f"in word {i + 1} (byte {offset + len(buf)})")
+            offset += pos
+            buf, pos = buf[pos:] + more, 0
+        # word2vec C ends each vector with a newline, gensim does not: accept both.
+        raw = buf[pos:sp].lstrip(b"\n")
+        if not raw:
+            raise UserError(f"{path}, word {i + 1} (byte {offset + pos}): empty word")
+        words.append(utf8.decode(raw, f"word {i + 1}"))
+        m[i] = np.frombuffer(buf, dtype="<f4", count=d, offset=sp + 1)
+        pos = sp + 1 + vec_bytes
+    if n == total and (buf[pos:].strip() or f.read(1 << 16).strip()):
+        raise UserError(f"{path}: more data after the {total} words the header declares")
+    utf8.report()
+    return Vectors(words, m)
+
+
+def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: bool | None = None) -> Vectors:
+    """A word2vec text or binary file (gensim, fastText .vec and word2vec C files included).
+
+    binary=None detects the format: text if the bytes after the header hold no control
+    characters. Text may lack the "V d" header line.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise UserError(f"{path}: empty file")
+    with open(path, "rb") as f:
+        first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
+        header = _parse_header(first)
+        if header is None and len(first.split()) < 2:
+            raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
+        if binary is None:
+            sample = f.read(1 << 16)
+            binary = header is not None and any(b in _CONTROL for b in sample)
+            f.seek(len(first))
+        if binary:
+            if header is None:
+                raise UserError(f"{path}, line 1: a binary word2vec file must start with 'count dimension'")
+            return _read_binary(f, path, header, size, len(first), limit)
+        return _read_text(f, path, first, header, size, limit)
+
+
+# --- reading: dispatch -------------------------------------------------------------------
+
+def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
+         binary: bool | None = None) -> Vectors:
+    """Read any format we write, or a word2vec text/binary file from elsewhere. See w2v.vectors.load."""
+    path = Path(path)
+    if limit is not None and limit < 0:
+        raise UserError(f"limit must be at least 0, got {limit}")
+    if not path.exists():
+        if _npy_paths(path)[0].exists():
+            return read_npy(path, limit)
+        raise UserError(f"{path} not found")
+    if path.is_dir():
+        if (path / "vocab.tsv").exists():
+            return read_run(path, which=which, limit=limit)
+        raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
+    if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
+        raise UserError(f"{path}: compressed files are not read directly; decompress it first")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
+        return read_torch(path, limit)
+    if magic == b"\x93NUMPY":
+        return read_npy(path, limit)
+    return read_word2vec(path, limit, binary)
