@@ -8,6 +8,7 @@ set takes about a second instead of a minute.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -159,20 +160,8 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
         raise UserError(f"{path}: no ': section' lines; not a questions-words file")
 
     correct = torch.zeros(len(questions), dtype=torch.bool)
-    if questions and n:
-        q = torch.tensor(questions)
-        # Row -> row of its first spelling, so "predicted word equals a question word" is an index test.
-        canon = torch.tensor([known[fold(w)] for w in vectors.words[:n]])
-        for s, scores in _scores(vectors.unit_matrix[:n], q[:, 1:4]):
-            qa, qb, qc, qd = q[s:s + len(scores), 1:].T
-            scores.scatter_(1, q[s:s + len(scores), 1:4], float("-inf"))
-            best, top1 = scores.max(1)
-            pred = canon[top1]
-            # Rare: the best is another spelling of a question word (or nothing is left).
-            hard = (pred == qa) | (pred == qb) | (pred == qc) | ~torch.isfinite(best)
-            if hard.any():
-                pred[hard] = _gensim_pick(scores[hard], canon, qa[hard], qb[hard], qc[hard])
-            correct[s:s + len(scores)] = pred == qd
+    with _one_thread():
+        _answer(vectors, n, known, fold, questions, correct)
 
     per_section = np.bincount([x[0] for x in questions], minlength=len(names))
     right = np.bincount([x[0] for x, ok in zip(questions, correct.tolist()) if ok], minlength=len(names))
@@ -188,6 +177,38 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
         syntactic=acc([s for s in sections if _syntactic(s.name)]),
         total=acc(sections), correct=int(correct.sum()), attempted=len(questions), skipped=skipped,
         malformed=malformed, path=str(path), restrict_vocab=restrict_vocab)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    # The batches are memory-bound and small; with several threads, one descheduled thread
+    # stalls every op, and on a busy machine that made evaluation 10-40 times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _answer(vectors: Vectors, n: int, known: dict[str, int], fold: Callable[[str], str],
+            questions: list[tuple[int, int, int, int, int]], correct: torch.Tensor) -> None:
+    """Set correct[i] when gensim's 3CosAdd rule answers question i right."""
+    if not questions or not n:
+        return
+    q = torch.tensor(questions)
+    # Row -> row of its first spelling, so "predicted word equals a question word" is an index test.
+    canon = torch.tensor([known[fold(w)] for w in vectors.words[:n]])
+    for s, scores in _scores(vectors.unit_matrix[:n], q[:, 1:4]):
+        qa, qb, qc, qd = q[s:s + len(scores), 1:].T
+        scores.scatter_(1, q[s:s + len(scores), 1:4], float("-inf"))
+        best, top1 = scores.max(1)
+        pred = canon[top1]
+        # Rare: the best is another spelling of a question word (or nothing is left).
+        hard = (pred == qa) | (pred == qb) | (pred == qc) | ~torch.isfinite(best)
+        if hard.any():
+            pred[hard] = _gensim_pick(scores[hard], canon, qa[hard], qb[hard], qc[hard])
+        correct[s:s + len(scores)] = pred == qd
 
 
 def _scores(unit: torch.Tensor, abc: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
