@@ -99,3 +99,179 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
 
 
 # --- vectors commands (similar, analogy, evaluate, export) ---
+
+
+_SUFFIX_FORMATS = {".txt": "text", ".vec": "text", ".bin": "binary", ".pt": "torch", ".pth": "torch", ".npy": "npy"}
+
+
+def _load_vectors(path: str, which: str = "in", limit: int | None = None):
+    from w2v.vectors import load
+
+    return load(path, limit=limit, which=which)
+
+
+def _echo_json(data: Any) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _echo_neighbours(results: list[tuple[str, float]]) -> None:
+    width = max((len(w) for w, _ in results), default=0)
+    for word, score in results:
+        click.echo(f"{word:<{width}}  {score:.4f}")
+
+
+def _parse_expression(terms: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """`king - man + woman` (or `king -man +woman`) -> positive [king, woman], negative [man]."""
+    positive: list[str] = []
+    negative: list[str] = []
+    sign: str | None = "+"  # the first term is positive
+    for token in " ".join(terms).split():
+        if token in ("+", "-"):
+            if sign is not None:
+                raise UserError(f"expected a word before {token!r} in {' '.join(terms)!r}")
+            sign = token
+            continue
+        if token[0] in "+-" and len(token) > 1 and sign is None:
+            sign, token = token[0], token[1:]
+        if sign is None:
+            raise UserError(f"expected + or - before {token!r} in {' '.join(terms)!r}")
+        (positive if sign == "+" else negative).append(token)
+        sign = None
+    if sign is not None:
+        raise UserError(f"expression {' '.join(terms)!r} is empty or ends with an operator")
+    return positive, negative
+
+
+_which_option = click.option("--which", type=click.Choice(["in", "out", "sum"]), default="in", show_default=True,
+                             help="For a run folder: input vectors, output vectors, or in + out.")
+
+
+@main.command(context_settings={"show_default": True})
+@click.argument("vectors_path", metavar="VECTORS")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "binary", "torch", "npy", "projector"]),
+              default=None, help="Output format.  [default: from the -o suffix: .txt/.vec text, .bin binary, "
+              ".pt torch, .npy npy]")
+@click.option("--output", "-o", required=True, type=click.Path(),
+              help="File to write; for npy, PATH.npy + PATH.vocab.tsv; for projector, a folder.")
+@_which_option
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Keep only the N most frequent words.  [default: all; 10,000 for projector]")
+@click.option("--normalize", is_flag=True, help="Scale every vector to unit length.")
+@user_errors
+def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: int | None, normalize: bool) -> None:
+    """Write the vectors of VECTORS (a run folder, or any file `w2v similar` reads) as -o.
+
+    \b
+    text, binary  word2vec C's formats (gensim, fastText and others read them)
+    torch         {"words", "counts", "vectors"}, loads with torch.load(weights_only=True)
+    npy           PATH.npy (float32 [V, d]) and PATH.vocab.tsv (word<TAB>count)
+    projector     a TensorBoard folder: tensorboard --logdir PATH, Projector tab
+    """
+    from pathlib import Path
+
+    from w2v.formats import PROJECTOR_LIMIT, save
+
+    if fmt is None:
+        fmt = _SUFFIX_FORMATS.get(Path(output).suffix)
+        if fmt is None:
+            raise UserError(f"cannot tell the format from {output!r}: pass --format text|binary|torch|npy|projector")
+    if fmt == "projector" and limit is None:
+        limit = PROJECTOR_LIMIT
+    vectors = _load_vectors(vectors_path, which=which, limit=limit)
+    if normalize:
+        vectors = vectors.normalized()
+    save(vectors, output, format=fmt)
+    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {output}")
+
+
+@main.command(context_settings={"show_default": True})
+@click.argument("vectors_path", metavar="VECTORS")
+@click.argument("words", nargs=-1, required=True)
+@click.option("-n", "--topn", type=click.IntRange(min=1), default=10, help="Number of neighbours.")
+@click.option("--restrict-vocab", type=click.IntRange(min=1), default=None,
+              help="Search only the N most frequent words.  [default: all]")
+@_which_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@user_errors
+def similar(vectors_path: str, words: tuple[str, ...], topn: int, restrict_vocab: int | None, which: str,
+            as_json: bool) -> None:
+    """Nearest neighbours of WORDS (their mean, if several) by cosine similarity.
+
+    VECTORS is a run folder, a .pt bundle, a .npy (+ .vocab.tsv) or a word2vec text or
+    binary file.
+    """
+    vectors = _load_vectors(vectors_path, which=which)
+    results = vectors.most_similar(list(words), topn=topn, restrict_vocab=restrict_vocab)
+    if as_json:
+        _echo_json({"words": list(words), "results": [{"word": w, "similarity": s} for w, s in results]})
+    else:
+        _echo_neighbours(results)
+
+
+@main.command(context_settings={"show_default": True, "ignore_unknown_options": True})
+@click.argument("vectors_path", metavar="VECTORS")
+@click.argument("expression", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("-n", "--topn", type=click.IntRange(min=1), default=10, help="Number of answers.")
+@click.option("--method", type=click.Choice(["3cosadd", "3cosmul"]), default="3cosadd",
+              help="3cosadd: cos(x,b) - cos(x,a) + cos(x,c); 3cosmul: Levy and Goldberg's product form.")
+@click.option("--restrict-vocab", type=click.IntRange(min=1), default=None,
+              help="Search only the N most frequent words.  [default: all]")
+@_which_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@user_errors
+def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: str, restrict_vocab: int | None,
+            which: str, as_json: bool) -> None:
+    """Words closest to an EXPRESSION of + and - terms, e.g. `king - man + woman`.
+
+    The first term is positive; the words of the expression are never answers. VECTORS
+    is anything `w2v similar` reads.
+    """
+    positive, negative = _parse_expression(expression)
+    vectors = _load_vectors(vectors_path, which=which)
+    if method == "3cosmul":
+        results = vectors.most_similar_cosmul(positive, negative, topn=topn, restrict_vocab=restrict_vocab)
+    else:
+        results = vectors.most_similar(positive, negative, topn=topn, restrict_vocab=restrict_vocab)
+    if as_json:
+        _echo_json({"positive": positive, "negative": negative, "method": method,
+                    "results": [{"word": w, "score": s} for w, s in results]})
+    else:
+        _echo_neighbours(results)
+
+
+@main.command(context_settings={"show_default": True})
+@click.argument("vectors_path", metavar="VECTORS")
+@click.option("--analogies", "analogies_path", type=click.Path(dir_okay=False), default=None,
+              help="Analogy questions (questions-words format).  [default: corpora/questions-words.txt]")
+@click.option("--similarity", "similarity_path", type=click.Path(dir_okay=False), default=None,
+              help="Word pairs with human scores.  [default: corpora/wordsim353.tsv]")
+@click.option("--restrict-vocab", type=click.IntRange(min=1), default=30_000,
+              help="Analogy questions and answers use only the N most frequent words, as word2vec does.")
+@click.option("--case-sensitive", is_flag=True, help="Match words exactly instead of case-insensitively.")
+@_which_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@user_errors
+def evaluate(vectors_path: str, analogies_path: str | None, similarity_path: str | None, restrict_vocab: int,
+             case_sensitive: bool, which: str, as_json: bool) -> None:
+    """Analogy accuracy and word-pair similarity correlation of VECTORS.
+
+    With neither --analogies nor --similarity, runs both on the committed sets; with one
+    of them, runs only that one.
+    """
+    from w2v import evaluate as ev
+
+    both = analogies_path is None and similarity_path is None
+    vectors = _load_vectors(vectors_path, which=which)
+    results: dict[str, Any] = {}
+    if analogies_path is not None or both:
+        results["analogies"] = ev.analogies(vectors, analogies_path or ev.QUESTIONS, restrict_vocab=restrict_vocab,
+                                            case_insensitive=not case_sensitive)
+    if similarity_path is not None or both:
+        results["similarity"] = ev.similarity(vectors, similarity_path or ev.WORDSIM,
+                                              case_insensitive=not case_sensitive)
+    if as_json:
+        _echo_json({name: r.to_dict() for name, r in results.items()})
+    else:
+        click.echo("\n\n".join(r.format() for r in results.values()))
