@@ -206,3 +206,6 @@ def test_run_folder_mismatches(tmp_path: Path) -> None:
         load(run)
     (run / "vocab.tsv").write_text("a\t3\nb\t2\n")
     assert load(run / "model.pt").words == ["a", "b"]  # model.pt alone finds its vocab.tsv
+    save(load(run), tmp_path / "v.pt", format="torch")
+    with pytest.raises(UserError, match="--which out needs a run folder"):
+        load(tmp_path / "v.pt", which="out")

@@ -173,8 +173,14 @@ def save(vectors: Vectors, path: str | os.PathLike, format: str = "torch") -> No
 # --- reading: our own formats ------------------------------------------------------------
 
 def _torch_load(path: Path) -> object:
+    """torch.load(weights_only=True), memory-mapped: only the rows we copy out reach memory."""
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
+        except RuntimeError as e:
+            if "mmap" not in str(e):  # files from torch < 1.6 cannot be mapped; read those whole
+                raise
+            return torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # pickle/zip errors have many types; all mean "not a clean torch file"
         raise UserError(f"{path}: not a torch file that loads with weights_only=True "
                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
@@ -205,10 +211,11 @@ def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[l
     return words, counts or None
 
 
-def _rows(m: torch.Tensor, n: int, path: Path) -> torch.Tensor:
+def _rows(m: object, n: int, path: Path) -> torch.Tensor:
+    """The first n rows as float32 in memory (copied out of the mapped file)."""
     if not isinstance(m, torch.Tensor) or m.dim() != 2:
         raise UserError(f"{path}: vectors are not a 2-d tensor")
-    return m[:n].clone() if n < m.shape[0] else m  # clone so the full matrix can be freed
+    return m[:n].to(torch.float32, copy=True)
 
 
 def read_run(run_dir: str | os.PathLike, which: str = "in", limit: int | None = None) -> Vectors:
@@ -226,24 +233,28 @@ def read_run(run_dir: str | os.PathLike, which: str = "in", limit: int | None = 
     rows = state["input"].shape[0] if isinstance(state["input"], torch.Tensor) else -1
     if rows < n or (limit is None and rows != n):
         raise UserError(f"{run}: vocab.tsv has {n} words but model.pt has {rows} input vectors")
-    m = _rows(state["input"], n, run / "model.pt")
-    if which != "in":
+    if which == "in":
+        m = _rows(state["input"], n, run / "model.pt")
+    else:
         out = state.get("output")
         if out is None or out.numel() == 0:
             raise UserError(f"{run} has no output vectors (hierarchical softmax only); use --which in")
-        out = _rows(out, n, run / "model.pt")
-        if out.shape != m.shape:
-            raise UserError(f"{run / 'model.pt'}: input {tuple(m.shape)} and output {tuple(out.shape)} differ")
-        m = out if which == "out" else m + out
+        if not isinstance(out, torch.Tensor) or out.shape != state["input"].shape:
+            raise UserError(f"{run / 'model.pt'}: input and output vectors differ in shape")
+        if which == "out":
+            m = _rows(out, n, run / "model.pt")
+        else:
+            m = _rows(state["input"], n, run / "model.pt")
+            m += out[:n]
     return Vectors(words, m, counts)
 
 
-def read_torch(path: str | os.PathLike, limit: int | None = None) -> Vectors:
+def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Vectors:
     """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
     path = Path(path)
     obj = _torch_load(path)
     if isinstance(obj, dict) and "input" in obj and (path.parent / "vocab.tsv").exists():
-        return read_run(path.parent, limit=limit)
+        return read_run(path.parent, which=which, limit=limit)
     if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
         raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
     words = list(obj["words"])[:limit]
@@ -443,12 +454,14 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         if (path / "vocab.tsv").exists():
             return read_run(path, which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
+    if which != "in" and not (path.name == "model.pt" and (path.parent / "vocab.tsv").exists()):
+        raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
         raise UserError(f"{path}: compressed files are not read directly; decompress it first")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
-        return read_torch(path, limit)
+        return read_torch(path, limit, which)
     if magic == b"\x93NUMPY":
         return read_npy(path, limit)
     return read_word2vec(path, limit, binary)
