@@ -15,7 +15,7 @@ import platform
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class Progress:
     words_done: int = 0
     loss_sum: float = 0.0
     loss_count: float = 0.0
+    epoch_losses: list[float] = field(default_factory=list)
 
 
 class Interrupted(Exception):
@@ -137,7 +138,8 @@ class Trainer:
         model.params = Parameters(params.input.cpu(), params.output.cpu(), params.output_hs.cpu())
         model.stats = {"prepare_seconds": prepare_seconds, "train_seconds": train_seconds,
                        "words_per_second": progress.words_done / max(train_seconds, 1e-9),
-                       "final_loss": progress.loss_sum / max(progress.loss_count, 1)}
+                       "mean_loss": progress.loss_sum / max(progress.loss_count, 1),
+                       "epoch_losses": list(progress.epoch_losses)}
         model.save()
         (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
         return model
@@ -218,6 +220,7 @@ class Trainer:
                 monitor.echo(f"epoch {progress.epoch}/{c.epochs}: loss {loss:.4f}  "
                              f"{words_per_epoch / seconds / 1e3:,.0f}k words/s  {seconds:.1f} s")
                 monitor.scalar("epoch/loss", loss, progress.epoch)
+                progress.epoch_losses.append(loss)
                 if c.checkpoint_every and progress.epoch % c.checkpoint_every == 0 and progress.epoch < c.epochs:
                     self._checkpoint(params_dev, progress)
         finally:
@@ -258,7 +261,7 @@ class Trainer:
 
     def _torch_runner(self, data: encode.Encoded, params: Parameters, keep: np.ndarray, total_words: int):
         c = self.config
-        batch_pairs = 1 << 17 if params.input.is_cuda else 1 << 13
+        batch_pairs = 1 << 14 if params.input.is_cuda else 1 << 12
         engine = TorchTrainer(params, data.dictionary, c.model == "cbow", c.window, c.negative, c.hs,
                               c.ns_exponent, keep, c.seed, batch_pairs)
 

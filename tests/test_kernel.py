@@ -1,0 +1,136 @@
+"""The C kernel and the PyTorch losses against autograd: the updates are word2vec's SGD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from w2v import native
+from w2v.dictionary import build_alias_table, huffman_tree
+from w2v.loss import logistic_step
+from w2v.model import context_pairs
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler")
+
+V, D, ALPHA = 7, 6, 0.05
+
+
+def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
+    ids = np.asarray(sentence, dtype=np.int32)
+    offsets = np.array([0, len(ids)], dtype=np.int64)
+    counter = np.zeros(1, dtype=np.int64)
+    accept, alias = build_alias_table(np.full(V, 1 / V))
+    fixed = np.asarray(negatives, dtype=np.int32)
+    points, codes, lengths = hs_tree if hs_tree else (None, None, None)
+    job = native.Job(
+        inp.data_ptr(), out.data_ptr() if negatives else None, out_hs.data_ptr() if hs_tree else None,
+        V, D, 2 if negatives else 0, 1, int(cbow), ids.ctypes.data, offsets.ctypes.data, 0, 1,
+        None, accept.ctypes.data, alias.ctypes.data,
+        points.ctypes.data if hs_tree else None, codes.ctypes.data if hs_tree else None,
+        lengths.ctypes.data if hs_tree else None, points.shape[1] if hs_tree else 0,
+        fixed.ctypes.data if negatives else None, len(fixed), ALPHA, ALPHA, 10**9, counter.ctypes.data, 7,
+    )
+    native.library().w2v_reset_fixed_negatives()
+    native.train_chunk(job)
+    return job.loss_sum, job.loss_count
+
+
+def reference(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
+    """Sequential SGD pair by pair, each gradient from autograd (window 1, no sub-sampling)."""
+    neg = iter(negatives * 1000)
+    loss_sum, count = 0.0, 0
+
+    def score(h, rows, r, label):
+        nonlocal loss_sum, count
+        hl = h.detach().clone().requires_grad_()
+        v = rows[r].detach().clone().requires_grad_()
+        loss = F.softplus(-(hl @ v)) if label else F.softplus(hl @ v)
+        loss.backward()
+        loss_sum += loss.item()
+        count += 1
+        rows[r] -= ALPHA * v.grad
+        return -ALPHA * hl.grad
+
+    def targets(h, t):
+        step = torch.zeros(D)
+        if negatives:
+            step += score(h, out, t, 1)
+            for _ in range(2):
+                n = next(neg)
+                if n != t:  # a negative equal to the target is never scored as a negative
+                    step += score(h, out, n, 0)
+        if hs_tree:
+            points, codes, lengths = hs_tree
+            for p, code in zip(points[t, : lengths[t]], codes[t, : lengths[t]]):
+                step += score(h, out_hs, int(p), 1 - int(code))
+        return step
+
+    n = len(sentence)
+    for i in range(n):
+        ctx = [c for c in (i - 1, i + 1) if 0 <= c < n]
+        if cbow:
+            h = torch.stack([inp[sentence[c]] for c in ctx]).mean(0)
+            step = targets(h, sentence[i])
+            for c in ctx:  # word2vec C: every context row takes the whole hidden step
+                inp[sentence[c]] += step
+        else:
+            for c in ctx:
+                inp[sentence[i]] += targets(inp[sentence[i]], sentence[c])
+    return loss_sum, count
+
+
+@pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
+@pytest.mark.parametrize("objective", ["ns", "hs", "both"])
+def test_kernel_equals_sequential_autograd_sgd(cbow, objective):
+    g = torch.Generator().manual_seed(0)
+    inp = torch.randn(V, D, generator=g) * 0.3
+    out = torch.randn(V, D, generator=g) * 0.3
+    out_hs = torch.randn(V - 1, D, generator=g) * 0.3
+    sentence = [0, 3, 1, 1, 5, 2, 6, 4, 0, 2]
+    negatives = [4, 6, 2, 0, 5, 3, 1] if objective != "hs" else []
+    tree = huffman_tree(np.array([50, 30, 20, 9, 5, 3, 1])) if objective != "ns" else None
+    ours = [t.clone() for t in (inp, out, out_hs)]
+    ref = [t.clone() for t in (inp, out, out_hs)]
+    loss, count = run_kernel(*ours, sentence, negatives, cbow, tree)
+    ref_loss, ref_count = reference(*ref, sentence, negatives, cbow, tree)
+    assert count == ref_count
+    assert loss == pytest.approx(ref_loss, rel=1e-4)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
+
+
+def test_logistic_step_gradients_match_autograd():
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(5, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    rows = torch.randn(5, 6, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.zeros(5, 6, dtype=torch.float64)
+    labels[:, 0] = 1
+    weight = torch.ones(5, 6, dtype=torch.float64)
+    weight[2, 3] = 0  # a masked (redrawn-away or padding) slot contributes nothing
+    scores = torch.einsum("pd,pkd->pk", hidden, rows)
+    loss = (F.softplus(torch.where(labels > 0, -scores, scores)) * weight).sum()
+    loss.backward()
+    ours, step_hidden, step_rows = logistic_step(hidden.detach(), rows.detach(), labels, weight, 0.1)
+    assert ours.item() == pytest.approx(loss.item())
+    torch.testing.assert_close(step_hidden, -0.1 * hidden.grad)
+    torch.testing.assert_close(step_rows, -0.1 * rows.grad)
+
+
+def test_reduced_window_is_uniform_over_one_to_window():
+    window = 5
+    sentence = torch.zeros(20_000, dtype=torch.long)  # one long sentence
+    centre, _ = context_pairs(sentence, window, torch.Generator().manual_seed(0))
+    per_centre = torch.bincount(centre, minlength=len(sentence))[window:-window]  # away from the edges
+    reach = per_centre // 2
+    freq = torch.bincount(reach, minlength=window + 1)[1:].double() / len(reach)
+    assert set(reach.unique().tolist()) == set(range(1, window + 1))
+    torch.testing.assert_close(freq, torch.full((window,), 1 / window, dtype=torch.float64), atol=0.015, rtol=0)
+
+
+def test_context_pairs_stay_inside_sentences():
+    sentence = torch.tensor([0, 0, 0, 1, 1, 2])
+    centre, context = context_pairs(sentence, 3, torch.Generator().manual_seed(0))
+    assert (sentence[centre] == sentence[context]).all()
+    assert (centre != context).all()
