@@ -42,6 +42,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda[:N]
     backend: str = "auto"  # auto | native | torch
     batch_words: int = 100_000  # words per work unit (a chunk for one thread)
+    batch_pairs: int | None = None  # PyTorch path: pairs per SGD step (default 4,096 on CPU, 16,384 on GPU)
     checkpoint_every: int = 1  # epochs between checkpoints (0: only on interruption)
     evaluate: bool = True  # analogy accuracy and king - man + woman at the end
     tensorboard: bool = True
@@ -83,6 +84,7 @@ class TrainConfig:
         need(self.max_final_vocab is None or self.max_final_vocab >= 1, "--max-final-vocab must be at least 1")
         need(self.max_sentence_length >= 1, "--max-sentence-length must be at least 1")
         need(self.batch_words >= 1, "--batch-words must be at least 1")
+        need(self.batch_pairs is None or self.batch_pairs >= 1, "--batch-pairs must be at least 1")
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
         need(self.backend in ("auto", "native", "torch"), f"--backend must be auto, native or torch, not {self.backend!r}")
         need(self.seed >= 0, f"--seed must be 0 or more, not {self.seed}")
