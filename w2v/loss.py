@@ -40,6 +40,13 @@ def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor) ->
     """Sum the steps per row, clip each row's step to MAX_ROW_STEP, add them in place."""
     index = index.reshape(-1)
     step = step.reshape(-1, matrix.shape[1])
+    if matrix.is_cuda:
+        # A dense scratch matrix costs a few microseconds on a GPU and, unlike
+        # torch.unique, never waits for the device.
+        total = torch.zeros_like(matrix).index_add_(0, index, step)
+        scale = torch.clamp(MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
+        matrix.add_(total * scale)
+        return
     rows, where = torch.unique(index, return_inverse=True)
     total = torch.zeros(len(rows), matrix.shape[1], dtype=step.dtype, device=step.device).index_add_(0, where, step)
     scale = torch.clamp(MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
@@ -54,17 +61,19 @@ class NegativeSampling:
         self.cum = torch.cumsum(noise.to(torch.float64), 0).to(output.device)
 
     def draw(self, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = (len(targets), self.negative)
-        u = torch.rand(shape, generator=self.generator, device=self.cum.device, dtype=torch.float64)
-        noise = torch.searchsorted(self.cum, u * self.cum[-1]).clamp_(max=len(self.cum) - 1)
-        for _ in range(8):  # redraw collisions with the target; almost always done in one round
+        """k noise words per target; clashes with the target are redrawn twice, then masked.
+
+        Fixed rounds rather than `while clash.any()`: checking would stall a GPU every batch.
+        """
+        noise = self._sample((len(targets), self.negative))
+        for _ in range(2):
             clash = noise == targets.unsqueeze(1)
-            if not clash.any():
-                break
-            u = torch.rand(shape, generator=self.generator, device=self.cum.device, dtype=torch.float64)
-            fresh = torch.searchsorted(self.cum, u * self.cum[-1]).clamp_(max=len(self.cum) - 1)
-            noise = torch.where(clash, fresh, noise)
+            noise = torch.where(clash, self._sample(noise.shape), noise)
         return noise, (noise != targets.unsqueeze(1)).to(self.output.dtype)
+
+    def _sample(self, shape: tuple[int, ...]) -> torch.Tensor:
+        u = torch.rand(shape, generator=self.generator, device=self.cum.device, dtype=torch.float64)
+        return torch.searchsorted(self.cum, u * self.cum[-1]).clamp_(max=len(self.cum) - 1)
 
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         noise, noise_ok = self.draw(targets)

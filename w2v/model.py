@@ -83,7 +83,7 @@ class TorchTrainer:
     def train_chunk(self, ids: np.ndarray, offsets: np.ndarray, alpha_at) -> tuple[float, float]:
         """Train on the sentences ids[offsets[0]:offsets[-1]]; alpha_at(fraction done) gives the rate."""
         device = self.params.input.device
-        tokens = torch.from_numpy(np.ascontiguousarray(ids[offsets[0] : offsets[-1]], dtype=np.int64)).to(device)
+        tokens = torch.from_numpy(np.asarray(ids[offsets[0] : offsets[-1]], dtype=np.int64)).to(device, non_blocking=True)
         lengths = torch.from_numpy(np.diff(offsets)).to(device)
         sentence = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)
         kept = torch.rand(len(tokens), generator=self.generator, device=device) < self.keep[tokens]

@@ -13,7 +13,7 @@ class Monitor:
     """Reports progress of `total` words; call `update(done, loss_sum, loss_count, alpha)` often."""
 
     def __init__(self, total: int, run_dir: Path, progress: bool, tensorboard: bool, label: str = "training") -> None:
-        self.total, self.start = total, time.perf_counter()
+        self.total, self.start, self.quiet = total, time.perf_counter(), not progress
         self.last_time, self.last_done = self.start, 0
         self.last_loss, self.last_count = 0.0, 0.0
         self.shown_done = 0
@@ -59,7 +59,9 @@ class Monitor:
             self.writer.add_scalar(tag, value, step)
 
     def echo(self, message: str) -> None:
-        """A line that stays (epoch summaries), printed below the bar."""
+        """A line that stays (epoch summaries), printed below the bar; nothing when quiet."""
+        if self.quiet:
+            return
         if self.bar is not None and not self.bar.hidden:
             click.echo("", err=True)
         click.echo(message, err=True)
