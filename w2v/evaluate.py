@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -67,8 +68,9 @@ class AnalogyResult:
                                  ("total", self.sections, self.total)):
             rows.append(f"{name:<{width}}  {sum(s.correct for s in group):>7}  "
                         f"{sum(s.total for s in group):>6}  {100 * acc:7.2f}%")
-        rows.append(f"attempted {self.attempted} of {self.attempted + self.skipped} questions; skipped "
-                    f"{self.skipped} with words outside the {self.restrict_vocab} most frequent")
+        where = "the vocabulary" if self.restrict_vocab is None else f"the {self.restrict_vocab:,} most frequent words"
+        rows.append(f"attempted {self.attempted:,} of {self.attempted + self.skipped:,} questions; "
+                    f"skipped {self.skipped:,} with a word outside {where}")
         if self.malformed:
             rows.append(f"ignored {len(self.malformed)} malformed line(s), first: line {self.malformed[0]}")
         return "\n".join(rows)
@@ -160,8 +162,7 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
         raise UserError(f"{path}: no ': section' lines; not a questions-words file")
 
     correct = torch.zeros(len(questions), dtype=torch.bool)
-    with _one_thread():
-        _answer(vectors, n, known, fold, questions, correct)
+    _answer(vectors, n, known, fold, questions, correct)
 
     per_section = np.bincount([x[0] for x in questions], minlength=len(names))
     right = np.bincount([x[0] for x, ok in zip(questions, correct.tolist()) if ok], minlength=len(names))
@@ -179,16 +180,37 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
         malformed=malformed, path=str(path), restrict_vocab=restrict_vocab)
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    # The batches are memory-bound and small; with several threads, one descheduled thread
-    # stalls every op, and on a busy machine that made evaluation 10-40 times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+class _ThreadChooser:
+    """Runs the batches with torch's threads or with one, whichever proved faster.
+
+    On an idle 16-core machine all threads were 7 times faster than one; on a busy 2-core
+    machine, where a descheduled thread stalls every op, one thread was 5 to 40 times
+    faster. Batch 0 warms up, batch 1 is timed with all threads, batch 2 with one, and
+    the rest run the faster way.
+    """
+
+    def __init__(self) -> None:
+        self.all = torch.get_num_threads()
+        self.batches = 0
+        self.seconds: dict[int, float] = {}
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        k, self.batches = self.batches, self.batches + 1
+        if k == 2:
+            threads = 1
+        elif k > 2 and self.seconds[2] < self.seconds[1]:
+            threads = 1
+        else:
+            threads = self.all
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if k in (1, 2):
+                self.seconds[k] = time.perf_counter() - start
+            torch.set_num_threads(self.all)
 
 
 def _answer(vectors: Vectors, n: int, known: dict[str, int], fold: Callable[[str], str],
@@ -199,35 +221,30 @@ def _answer(vectors: Vectors, n: int, known: dict[str, int], fold: Callable[[str
     q = torch.tensor(questions)
     # Row -> row of its first spelling, so "predicted word equals a question word" is an index test.
     canon = torch.tensor([known[fold(w)] for w in vectors.words[:n]])
-    for s, scores in _scores(vectors.unit_matrix[:n], q[:, 1:4]):
-        qa, qb, qc, qd = q[s:s + len(scores), 1:].T
-        scores.scatter_(1, q[s:s + len(scores), 1:4], float("-inf"))
-        best, top1 = scores.max(1)
-        pred = canon[top1]
-        # Rare: the best is another spelling of a question word (or nothing is left).
-        hard = (pred == qa) | (pred == qb) | (pred == qc) | ~torch.isfinite(best)
-        if hard.any():
-            pred[hard] = _gensim_pick(scores[hard], canon, qa[hard], qb[hard], qc[hard])
-        correct[s:s + len(scores)] = pred == qd
-
-
-def _scores(unit: torch.Tensor, abc: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
-    """(start, 3CosAdd scores [batch, n]) for questions in batches: cos(x, b) - cos(x, a) + cos(x, c)."""
-    words, inv = torch.unique(abc, return_inverse=True)
-    if len(words) * len(unit) <= _CACHE_FLOATS:
-        # Few distinct question words (about 900 in the Google set): one product for all of
-        # their similarities, then each question is a sum of three rows.
-        sims = unit[words] @ unit.T
-        for s in range(0, len(abc), _BATCH):
-            i = inv[s:s + _BATCH]
-            scores = sims[i[:, 1]]  # a copy: gathering rows never aliases sims
-            scores += sims[i[:, 2]]
-            scores -= sims[i[:, 0]]
-            yield s, scores
-    else:
-        for s in range(0, len(abc), _BATCH):
-            a, b, c = abc[s:s + _BATCH].T
-            yield s, (unit[b] - unit[a] + unit[c]) @ unit.T
+    unit = vectors.unit_matrix[:n]
+    words, inv = torch.unique(q[:, 1:4], return_inverse=True)
+    # Few distinct question words (about 900 in the Google set): one product gives all their
+    # similarities, and each question is then a sum of three rows instead of a product.
+    sims = unit[words] @ unit.T if len(words) * n <= _CACHE_FLOATS else None
+    threads = _ThreadChooser()
+    for s in range(0, len(q), _BATCH):
+        with threads.batch():
+            qa, qb, qc, qd = q[s:s + _BATCH, 1:].T
+            if sims is not None:
+                i = inv[s:s + _BATCH]
+                scores = sims[i[:, 1]]  # a copy: gathering rows never aliases sims
+                scores += sims[i[:, 2]]
+                scores -= sims[i[:, 0]]
+            else:
+                scores = (unit[qb] - unit[qa] + unit[qc]) @ unit.T
+            scores.scatter_(1, q[s:s + _BATCH, 1:4], float("-inf"))
+            best, top1 = scores.max(1)
+            pred = canon[top1]
+            # Rare: the best is another spelling of a question word (or nothing is left).
+            hard = (pred == qa) | (pred == qb) | (pred == qc) | ~torch.isfinite(best)
+            if hard.any():
+                pred[hard] = _gensim_pick(scores[hard], canon, qa[hard], qb[hard], qc[hard])
+            correct[s:s + _BATCH] = pred == qd
 
 
 def _gensim_pick(scores: torch.Tensor, canon: torch.Tensor, qa: torch.Tensor, qb: torch.Tensor,
