@@ -74,7 +74,7 @@ def main() -> None:
 @click.option("--batch-words", type=int, default=100_000, help="Words per work unit handed to a thread.")
 @click.option("--batch-pairs", type=int, default=None,
               help="PyTorch path: (centre, context) pairs per SGD step; larger is faster on a GPU, "
-              "but summed steps drift from sequential SGD.  [default: 4096 on CPU, 16384 on GPU]")
+              "but summed steps drift from sequential SGD.  [default: 4096 on CPU, 131072 on GPU]")
 @click.option("--checkpoint-every", type=int, default=1, help="Epochs between checkpoints (0: only when interrupted).")
 @click.option("--eval/--no-eval", "evaluate", default=True,
               help="Print analogy accuracy and king - man + woman at the end.")

@@ -42,7 +42,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda[:N]
     backend: str = "auto"  # auto | native | torch
     batch_words: int = 100_000  # words per work unit (a chunk for one thread)
-    batch_pairs: int | None = None  # PyTorch path: pairs per SGD step (default 4,096 on CPU, 16,384 on GPU)
+    batch_pairs: int | None = None  # PyTorch path: pairs per SGD step (default 4,096 on CPU, 131,072 on GPU)
     checkpoint_every: int = 1  # epochs between checkpoints (0: only on interruption)
     evaluate: bool = True  # analogy accuracy and king - man + woman at the end
     tensorboard: bool = True

@@ -11,7 +11,7 @@ hundreds of times in one batch (a frequent word as a negative) would take all th
 steps at once where sequential SGD would have saturated, and large batches diverge; so
 each row's summed step is clipped to a norm of MAX_ROW_STEP. Measured on the KJV text:
 scaling by 1/hits instead starves frequent words' output rows and all vectors collapse
-to one direction; clipping keeps batches of 16k pairs close to sequential SGD.
+to one direction; clipping keeps batches of 131k pairs within about a point of sequential SGD (bench/RESULTS.md).
 """
 
 from __future__ import annotations

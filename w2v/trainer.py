@@ -261,7 +261,7 @@ class Trainer:
 
     def _torch_runner(self, data: encode.Encoded, params: Parameters, keep: np.ndarray, total_words: int):
         c = self.config
-        batch_pairs = c.batch_pairs or (1 << 14 if params.input.is_cuda else 1 << 12)
+        batch_pairs = c.batch_pairs or (1 << 17 if params.input.is_cuda else 1 << 12)
         engine = TorchTrainer(params, data.dictionary, c.model == "cbow", c.window, c.negative, c.hs,
                               c.ns_exponent, keep, c.seed, batch_pairs)
 
