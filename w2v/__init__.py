@@ -38,3 +38,17 @@ def resume(run_dir: str, **overrides: Any):
     meta = json.loads((Path(run_dir) / "config.json").read_text())
     config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
     return Trainer(config, resume=True).run()
+
+
+def load(path: str, limit: int | None = None, **options: Any):
+    """Load vectors from a run folder, our .pt / .npy exports, or word2vec text/binary files."""
+    from w2v.vectors import load as _load
+
+    return _load(path, limit=limit, **options)
+
+
+def embedding(vectors, **options: Any):
+    """An `nn.Embedding` over `vectors` with padding and unknown rows: see w2v.embedding.embedding."""
+    from w2v.embedding import embedding as _embedding
+
+    return _embedding(vectors, **options)
