@@ -80,6 +80,13 @@ def main() -> None:
               help="Print analogy accuracy and king - man + woman at the end.")
 @click.option("--tensorboard/--no-tensorboard", default=True, help="Write TensorBoard scalars to the run folder.")
 @click.option("--progress/--quiet", default=True, help="Show the progress bar and summaries.")
+@click.option("--distributed", is_flag=True,
+              help="Train in torchrun's process group even with one process (it is used whenever torchrun "
+              "starts several: `torchrun --nproc_per_node=N -m w2v train ...`).")
+@click.option("--sync-words", type=int, default=1_000_000,
+              help="Under torchrun: words each process trains between averages of the model.")
+@click.option("--dist-timeout", type=float, default=600.0,
+              help="Under torchrun: seconds to wait for a silent process before stopping with an error.")
 @user_errors
 def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> None:
     """Train word vectors on PATHS (text files, .gz/.bz2/.xz, or folders).
@@ -88,15 +95,21 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
     public-domain English). A sentence is a line; output goes to --out.
     """
     import w2v
+    from w2v import distributed
     from w2v.report import final_report
     from w2v.trainer import Interrupted
 
+    main_rank = distributed.rank() == 0  # under torchrun only rank 0 speaks
     try:
-        model = w2v.resume(resume_dir) if resume_dir is not None else w2v.train(list(paths), **options)
+        model = distributed.resume(resume_dir) if resume_dir is not None else w2v.train(list(paths), **options)
     except Interrupted as stopped:
-        click.echo(str(stopped), err=True)
+        if main_rank:
+            click.echo(str(stopped), err=True)
         sys.exit(130)
-    final_report(model, echo=click.echo)
+    except distributed.Follow as failed:  # rank 0 failed before training and says why
+        sys.exit(failed.code)
+    if main_rank:
+        final_report(model, echo=click.echo)
 
 
 
@@ -174,7 +187,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
     """
     from pathlib import Path
 
-    from w2v.formats import PROJECTOR_LIMIT, save
+    from w2v.formats import PROJECTOR_LIMIT, npy_paths, save
 
     if fmt is None:
         fmt = _SUFFIX_FORMATS.get(Path(output).suffix)
@@ -186,7 +199,8 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
     if normalize:
         vectors = vectors.normalized()
     save(vectors, output, format=fmt)
-    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {output}")
+    where = " and ".join(str(p) for p in npy_paths(output)) if fmt == "npy" else output
+    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {where}")
 
 
 @main.command(context_settings={"show_default": True})

@@ -68,9 +68,9 @@ class AnalogyResult:
                                  ("total", self.sections, self.total)):
             rows.append(f"{name:<{width}}  {sum(s.correct for s in group):>7}  "
                         f"{sum(s.total for s in group):>6}  {100 * acc:7.2f}%")
-        where = "the vocabulary" if self.restrict_vocab is None else f"the {self.restrict_vocab:,} most frequent words"
+        where = "" if self.restrict_vocab is None else f" or past the first {self.restrict_vocab:,}"
         rows.append(f"attempted {self.attempted:,} of {self.attempted + self.skipped:,} questions; "
-                    f"skipped {self.skipped:,} with a word outside {where}")
+                    f"skipped {self.skipped:,} with a word unknown{where}")
         if self.malformed:
             rows.append(f"ignored {len(self.malformed)} malformed line(s), first: line {self.malformed[0]}")
         return "\n".join(rows)

@@ -98,7 +98,8 @@ def write_torch(vectors: Vectors, path: str | os.PathLike) -> None:
         torch.save(bundle, f)
 
 
-def _npy_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+def npy_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The (.npy, .vocab.tsv) pair that write_npy writes for PATH."""
     path = Path(path)
     base = path.with_suffix("") if path.suffix == ".npy" else path
     return base.with_name(base.name + ".npy"), base.with_name(base.name + ".vocab.tsv")
@@ -111,7 +112,7 @@ def write_npy(vectors: Vectors, path: str | os.PathLike) -> None:
     vecs.npy + vecs.vocab.tsv.
     """
     _check_words(vectors.words, _TSV_BREAKERS, "a .tsv file")
-    npy, tsv = _npy_paths(path)
+    npy, tsv = npy_paths(path)
     with _atomic(npy) as f:
         np.save(f, vectors.matrix.contiguous().numpy(), allow_pickle=False)
     with _atomic(tsv) as f:
@@ -269,7 +270,7 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
 
 def read_npy(path: str | os.PathLike, limit: int | None = None) -> Vectors:
     """PATH.npy + PATH.vocab.tsv as written by write_npy."""
-    npy, tsv = _npy_paths(path)
+    npy, tsv = npy_paths(path)
     words, counts = _read_vocab_tsv(tsv, limit, with_counts=False)
     try:
         m = np.load(npy, mmap_mode="r", allow_pickle=False)  # mapped: only the rows we keep are copied
@@ -447,7 +448,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
     if limit is not None and limit < 0:
         raise UserError(f"limit must be at least 0, got {limit}")
     if not path.exists():
-        if _npy_paths(path)[0].exists():
+        if npy_paths(path)[0].exists():
             return read_npy(path, limit)
         raise UserError(f"{path} not found")
     if path.is_dir():
