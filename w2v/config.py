@@ -47,6 +47,10 @@ class TrainConfig:
     evaluate: bool = True  # analogy accuracy and king - man + woman at the end
     tensorboard: bool = True
     progress: bool = True
+    # Several processes (w2v/distributed.py): on whenever torchrun starts more than one.
+    distributed: bool = False  # insist on torchrun's process group even with one process
+    sync_words: int = 1_000_000  # words each process trains between model averages
+    dist_timeout: float = 600.0  # seconds a collective waits for a silent process
 
     def resolved(self) -> "TrainConfig":
         """A validated copy with the defaults that depend on other settings filled in."""
@@ -58,6 +62,8 @@ class TrainConfig:
             c.min_alpha = c.alpha * 1e-4
         if c.threads is None:
             c.threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            # torchrun's processes on this machine share its cores (LOCAL_WORLD_SIZE: 1 outside torchrun)
+            c.threads = max(1, c.threads // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
         if not c.paths:
             c.paths = [str(p) for p in sorted(DEFAULT_CORPUS.glob("*.txt.gz"))]
         if c.out is None:
@@ -86,6 +92,8 @@ class TrainConfig:
         need(self.batch_words >= 1, "--batch-words must be at least 1")
         need(self.batch_pairs is None or self.batch_pairs >= 1, "--batch-pairs must be at least 1")
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
+        need(self.sync_words >= 1, f"--sync-words must be at least 1, not {self.sync_words}")
+        need(self.dist_timeout > 0, f"--dist-timeout must be above 0, not {self.dist_timeout}")
         need(self.backend in ("auto", "native", "torch"), f"--backend must be auto, native or torch, not {self.backend!r}")
         need(self.seed >= 0, f"--seed must be 0 or more, not {self.seed}")
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from w2v import __version__, encode, native
+from w2v import __version__, distributed, encode, native
 from w2v.config import TrainConfig
 from w2v.corpus import Corpus
 from w2v.dictionary import Dictionary, build_alias_table
@@ -70,6 +70,7 @@ class Trainer:
         self.run_dir = Path(self.config.out)
         self.resume = resume
         self.stop = threading.Event()
+        self.dist: distributed.Distributed | None = None  # set by run() under torchrun
 
     # --- setup -----------------------------------------------------------------------
     def _prepare_run_dir(self) -> None:
@@ -102,12 +103,48 @@ class Trainer:
 
     # --- the run ---------------------------------------------------------------------
     def run(self) -> "Word2Vec":
+        # Under torchrun, join the process group (w2v/distributed.py); one process: None, nothing changes.
+        self.dist = distributed.start(self.config, self._device())
+        try:
+            return self._run()
+        finally:
+            if self.dist is not None:
+                self.dist.close()
+
+    def _run(self) -> "Word2Vec":
         from w2v.model import Word2Vec
 
-        c = self.config
-        device = self._device()
-        self._prepare_run_dir()
+        device = self._device() if self.dist is None else self.dist.device
         started = time.perf_counter()
+        if self.dist is None:
+            data, params, progress, corpus_info = self._prepare()
+        else:  # rank 0 prepares as below and sends every rank the settings, parameters and its shard
+            data, params, progress, corpus_info = self.dist.prepare(self, self._prepare)
+        c = self.config
+        main = self.dist is None or self.dist.is_main
+        prepare_seconds = time.perf_counter() - started
+        if main:
+            self._write_config(corpus_info, device, prepare_seconds)
+        self._echo(
+            f"vocabulary: {len(data.dictionary):,} words (min count {c.min_count}) from {data.raw_tokens:,} tokens; "
+            f"{corpus_info['tokens']:,} tokens to train per epoch; prepared in {prepare_seconds:.1f} s"
+        )
+        model = Word2Vec(data.dictionary, params, c, self.run_dir)
+        train_seconds = self._train(data, params, progress, device)
+        model.params = Parameters(params.input.cpu(), params.output.cpu(), params.output_hs.cpu())
+        model.stats = {"prepare_seconds": prepare_seconds, "train_seconds": train_seconds,
+                       "words_per_second": progress.words_done / max(train_seconds, 1e-9),
+                       "mean_loss": progress.loss_sum / max(progress.loss_count, 1),
+                       "epoch_losses": list(progress.epoch_losses)}
+        if main:
+            model.save()
+            (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        return model
+
+    def _prepare(self) -> tuple[encode.Encoded, Parameters, Progress, dict[str, Any]]:
+        """The run folder, the vocabulary and ids, the parameters and progress (from the checkpoint on resume)."""
+        c = self.config
+        self._prepare_run_dir()
         if self.resume:
             dictionary = Dictionary.load(self.run_dir / "vocab.tsv")
             meta = json.loads((self.run_dir / "config.json").read_text())
@@ -116,6 +153,7 @@ class Trainer:
             state = torch.load(self.run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
             params = Parameters(state["input"], state["output"], state["output_hs"])
             progress = Progress(**{k: state["progress"][k] for k in Progress.__dataclass_fields__})
+            distributed.check_resume(state.get("distributed"), progress, self.dist)
         else:
             corpus = Corpus(c.paths, tokenizer=c.tokenizer, lowercase=c.lowercase, max_sentence_length=c.max_sentence_length)
             data = encode.build(corpus, self.run_dir, c.min_count, c.max_vocab_size, c.max_final_vocab)
@@ -127,35 +165,23 @@ class Trainer:
                 self._echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus were replaced")
             params = Parameters.initial(len(dictionary), c.dim, c.negative, c.hs, c.seed)
             progress = Progress()
-        prepare_seconds = time.perf_counter() - started
-        self._write_config(corpus_info, device, prepare_seconds)
-        self._echo(
-            f"vocabulary: {len(dictionary):,} words (min count {c.min_count}) from {data.raw_tokens:,} tokens; "
-            f"{int(data.offsets[-1]):,} tokens to train per epoch; prepared in {prepare_seconds:.1f} s"
-        )
-        model = Word2Vec(dictionary, params, c, self.run_dir)
-        train_seconds = self._train(data, params, progress, device)
-        model.params = Parameters(params.input.cpu(), params.output.cpu(), params.output_hs.cpu())
-        model.stats = {"prepare_seconds": prepare_seconds, "train_seconds": train_seconds,
-                       "words_per_second": progress.words_done / max(train_seconds, 1e-9),
-                       "mean_loss": progress.loss_sum / max(progress.loss_count, 1),
-                       "epoch_losses": list(progress.epoch_losses)}
-        model.save()
-        (self.run_dir / "checkpoint.pt").unlink(missing_ok=True)
-        return model
+        return data, params, progress, corpus_info
 
     def _write_config(self, corpus_info: dict[str, Any], device: torch.device, prepare_seconds: float) -> None:
         meta = {"config": self.config.to_dict(), "corpus": corpus_info,
                 "versions": {"w2v": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "python": platform.python_version()},
                 "device": str(device), "prepare_seconds": prepare_seconds}
+        if self.dist is not None:
+            meta["distributed"] = self.dist.describe()
         with atomic_write(self.run_dir / "config.json", "w") as f:
             json.dump(meta, f, indent=2)
 
     def _train(self, data: encode.Encoded, params: Parameters, progress: Progress, device: torch.device) -> float:
         c = self.config
-        bounds = chunk_bounds(data.offsets, c.batch_words)
-        words_per_epoch = int(data.offsets[-1])
+        bounds = chunk_bounds(data.offsets, c.batch_words) if self.dist is None else self.dist.bounds
+        # Under torchrun `data` is this process's shard; words per epoch count all processes'.
+        words_per_epoch = int(data.offsets[-1]) if self.dist is None else self.dist.words_per_epoch
         total_words = words_per_epoch * c.epochs
         keep = data.dictionary.keep_probabilities(c.sample)
         use_native = device.type == "cpu" and c.backend != "torch"
@@ -169,10 +195,14 @@ class Trainer:
         params_dev = params if device.type == "cpu" else params.to(device)
         # Shared with the C kernel, which adds to it as it goes: the learning rate's clock.
         self._words_counter = np.array([progress.words_done], dtype=np.int64)
+        clock_total = total_words
+        if self.dist is not None:  # each process's clock runs over its own share of the words
+            self._words_counter[0], clock_total = self.dist.begin(params_dev, progress)
+        chunk_ids = None if self.dist is None else self.dist.chunk_ids  # for the chunks' random streams
         if use_native:
-            run_chunk = self._native_runner(data, params_dev, keep, total_words)
+            run_chunk = self._native_runner(data, params_dev, keep, clock_total)
         else:
-            run_chunk = self._torch_runner(data, params_dev, keep, total_words)
+            run_chunk = self._torch_runner(data, params_dev, keep, clock_total)
         monitor = Monitor(total_words, self.run_dir, c.progress, c.tensorboard)
         monitor.shown_done = 0
         lock = threading.Lock()
@@ -183,35 +213,42 @@ class Trainer:
                 epoch_start, epoch_loss = time.perf_counter(), (progress.loss_sum, progress.loss_count)
                 n_chunks = len(bounds) - 1
                 next_chunk = [progress.chunk]
+                end = [n_chunks if self.dist is None else self.dist.round_end()]
 
                 def take() -> int | None:
                     with lock:
-                        if self.stop.is_set() or next_chunk[0] >= n_chunks:
+                        if self.stop.is_set() or next_chunk[0] >= end[0]:
                             return None
                         next_chunk[0] += 1
                         return next_chunk[0] - 1
 
                 def work() -> None:
                     while (k := take()) is not None:
-                        loss, count, words = run_chunk(progress.epoch, k, int(bounds[k]), int(bounds[k + 1]))
+                        seed_k = k if chunk_ids is None else int(chunk_ids[k])
+                        loss, count, words = run_chunk(progress.epoch, seed_k, int(bounds[k]), int(bounds[k + 1]))
                         with lock:
                             progress.loss_sum += loss
                             progress.loss_count += count
                             progress.words_done += words
 
-                workers = [threading.Thread(target=work, daemon=True) for _ in range(c.threads if use_native else 1)]
-                for w in workers:
-                    w.start()
-                while any(w.is_alive() for w in workers):
+                while True:  # one pass; under torchrun one per round, each ended by averaging the model
+                    workers = [threading.Thread(target=work, daemon=True) for _ in range(c.threads if use_native else 1)]
                     for w in workers:
-                        w.join(timeout=0.2)
-                    monitor.update(self._words_now(progress), progress.loss_sum, progress.loss_count,
-                                   self._alpha(self._words_now(progress), total_words))
+                        w.start()
+                    while any(w.is_alive() for w in workers):
+                        for w in workers:
+                            w.join(timeout=0.2)
+                        monitor.update(self._words_now(progress), progress.loss_sum, progress.loss_count,
+                                       self._alpha(self._words_now(progress), total_words))
+                    if self.dist is None or not self.dist.sync(params_dev, progress, next_chunk[0], self.stop):
+                        break
+                    end[0] = self.dist.round_end()
                 progress.chunk = next_chunk[0]
-                if self.stop.is_set():
+                if self.dist.stopping if self.dist is not None else self.stop.is_set():  # all ranks agreed
                     self._checkpoint(params_dev, progress)
                     monitor.close()
-                    raise Interrupted(f"interrupted: checkpoint written to {self.run_dir}; continue with `w2v train --resume {self.run_dir}`")
+                    command = f"w2v train --resume {self.run_dir}" if self.dist is None else self.dist.resume_command()
+                    raise Interrupted(f"interrupted: checkpoint written to {self.run_dir}; continue with `{command}`")
                 progress.epoch, progress.chunk = progress.epoch + 1, 0
                 loss = (progress.loss_sum - epoch_loss[0]) / max(progress.loss_count - epoch_loss[1], 1)
                 seconds = time.perf_counter() - epoch_start
@@ -278,6 +315,8 @@ class Trainer:
 
     # --- helpers -----------------------------------------------------------------------
     def _words_now(self, progress: Progress) -> int:
+        if self.dist is not None:
+            return self.dist.words_now(int(self._words_counter[0]))
         return max(int(self._words_counter[0]), progress.words_done)
 
     def _alpha(self, done: float, total: int) -> float:
@@ -285,8 +324,12 @@ class Trainer:
         return max(c.min_alpha, c.alpha - (c.alpha - c.min_alpha) * done / total)
 
     def _checkpoint(self, params: Parameters, progress: Progress) -> None:
+        if self.dist is not None and not self.dist.is_main:
+            return
         state = params.state()
         state["progress"] = dict(progress.__dict__)
+        if self.dist is not None:
+            state["distributed"] = self.dist.state()
         atomic_torch_save(state, self.run_dir / "checkpoint.pt")
 
     def _catch_signals(self) -> dict[int, Any]:
