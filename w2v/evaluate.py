@@ -181,35 +181,40 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
 
 
 class _ThreadChooser:
-    """Runs the batches with torch's threads or with one, whichever proved faster.
+    """Runs the batches with torch's threads or with one, whichever proves faster.
 
     On an idle 16-core machine all threads were 7 times faster than one; on a busy 2-core
     machine, where a descheduled thread stalls every op, one thread was 5 to 40 times
-    faster. Batch 0 warms up, batch 1 is timed with all threads, batch 2 with one, and
-    the rest run the faster way.
+    faster. Batches 1-6 alternate between the two (batch 0 and the first of each are
+    slow while threads and memory warm up, hence the best of three), the rest run the
+    faster way.
     """
+
+    PROBES = 6
 
     def __init__(self) -> None:
         self.all = torch.get_num_threads()
         self.batches = 0
-        self.seconds: dict[int, float] = {}
+        self.seconds: dict[int, list[float]] = {self.all: [], 1: []}
+
+    def _threads(self, k: int) -> int:
+        if k == 0 or self.all == 1:
+            return self.all
+        if k <= self.PROBES:
+            return self.all if k % 2 else 1
+        return self.all if min(self.seconds[self.all]) <= min(self.seconds[1]) else 1
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         k, self.batches = self.batches, self.batches + 1
-        if k == 2:
-            threads = 1
-        elif k > 2 and self.seconds[2] < self.seconds[1]:
-            threads = 1
-        else:
-            threads = self.all
+        threads = self._threads(k)
         torch.set_num_threads(threads)
         start = time.perf_counter()
         try:
             yield
         finally:
-            if k in (1, 2):
-                self.seconds[k] = time.perf_counter() - start
+            if 0 < k <= self.PROBES:
+                self.seconds[threads].append(time.perf_counter() - start)
             torch.set_num_threads(self.all)
 
 
