@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from gensim.models import KeyedVectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,6 +90,12 @@ def test_full_google_set_is_fast_and_restrict_vocab_counts() -> None:
     assert result.attempted + result.skipped == 19544 and result.skipped == 0
     assert elapsed < 20  # about half a second on one core; the bound is for loaded CI machines
     assert evaluate.analogies(v, restrict_vocab=100).attempted < result.attempted
+
+
+def test_thread_count_is_restored() -> None:
+    before = torch.get_num_threads()
+    evaluate.analogies(random_vectors(6))
+    assert torch.get_num_threads() == before
 
 
 def test_similarity_equals_gensim() -> None:
