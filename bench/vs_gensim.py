@@ -1,0 +1,261 @@
+"""w2v against gensim 4.4.0, side by side, same machine, same run, same token stream.
+
+    python bench/vs_gensim.py                 # full benchmark: 10 sources, 5 epochs, sg/cbow (+hs), 2 threads
+    python bench/vs_gensim.py --threads 1     # the same on 1 core / 1 worker
+    python bench/vs_gensim.py --quick         # one source, 1 epoch, sg and cbow: about a minute
+
+The corpus (../shared/corpora/*.txt.gz) is tokenized once with w2v's default tokenizer
+into a whitespace-token file (one sentence per line) under bench/out/, and both systems
+train on that file with the same settings: dim 100, window 5, sample 1e-3, min_count 5,
+negative 5 (or hs with negative 0), the same epochs, alpha 0.025 (sg) / 0.05 (cbow) and
+min_alpha = alpha * 1e-4 on both sides. Every run is its own subprocess (peak RSS is the
+process's ru_maxrss when training ends, before evaluation); runs alternate gensim, w2v,
+gensim, w2v, ... and the table gives medians, the min-max spread and w2v/gensim ratios.
+
+Figures per run:
+  train words/s  corpus tokens (of the token file) x epochs / training wall time
+  vocab s        gensim build_vocab (scan + weights) / w2v vocabulary + id encoding + weights
+  e2e s          process spawn -> trained model in memory (interpreter, imports, vocab, training, save)
+  peak RSS MB    ru_maxrss after training
+  analogy %      Google analogy set, restrict_vocab 30,000 (gensim's evaluate_word_analogies for
+                 gensim vectors, w2v.evaluate.analogies for w2v vectors: the same rules)
+  ws353          WordSim-353 Spearman (evaluate_word_pairs / w2v.evaluate.similarity)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+SOURCES = ROOT.parent / "shared" / "corpora"
+QUICK_SOURCE = "wiki_vital_summaries.txt.gz"
+QUESTIONS = ROOT / "corpora" / "questions-words.txt"
+WORDSIM = ROOT / "corpora" / "wordsim353.tsv"
+MODELS = {  # name: (sg?, hs?)
+    "sg": (True, False),
+    "cbow": (False, False),
+    "sg-hs": (True, True),
+    "cbow-hs": (False, True),
+}
+
+
+# --- the token file ---------------------------------------------------------------------
+def token_file(quick: bool) -> tuple[Path, int]:
+    """Tokenize the sources once (w2v's default tokenizer) into one whitespace-token file."""
+    files = sorted(SOURCES.glob("*.txt.gz"))
+    if quick:
+        files = [f for f in files if f.name == QUICK_SOURCE] or files[:1]
+    if not files:
+        sys.exit(f"no corpus files in {SOURCES}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / ("tokens-quick.txt" if quick else "tokens-all.txt")
+    meta_path = path.with_suffix(".json")
+    key = [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in files]
+    if path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") == key:
+            return path, meta["tokens"]
+    sys.path.insert(0, str(ROOT))
+    from w2v.corpus import Corpus
+
+    started = time.perf_counter()
+    tokens = 0
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for sentence in Corpus(files):
+            f.write(" ".join(sentence))
+            f.write("\n")
+            tokens += len(sentence)
+    os.replace(tmp, path)
+    meta_path.write_text(json.dumps({"key": key, "tokens": tokens}))
+    print(f"tokenized {len(files)} file(s) into {path.relative_to(ROOT)}: {tokens:,} tokens "
+          f"in {time.perf_counter() - started:.1f} s", flush=True)
+    return path, tokens
+
+
+# --- one run, in its own process -----------------------------------------------------------
+def worker(spec: dict) -> dict:
+    if spec["cores"]:
+        allowed = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, set(allowed[: spec["cores"]]))
+    sg, hs = MODELS[spec["model"]]
+    alpha = 0.025 if sg else 0.05
+    negative = 0 if hs else 5
+    tok, epochs, threads, seed = spec["tokfile"], spec["epochs"], spec["threads"], spec["seed"]
+    result: dict = {}
+    if spec["system"] == "gensim":
+        from gensim.models import Word2Vec
+        from gensim.models.word2vec import LineSentence
+
+        model = Word2Vec(vector_size=100, window=5, negative=negative, hs=int(hs), sample=1e-3, min_count=5,
+                         alpha=alpha, min_alpha=alpha * 1e-4, workers=threads, sg=int(sg), seed=seed,
+                         epochs=epochs)
+        t0 = time.perf_counter()
+        if spec["gensim_mode"] == "corpus_file":
+            model.build_vocab(corpus_file=tok)
+            t1 = time.perf_counter()
+            model.train(corpus_file=tok, total_words=model.corpus_total_words, epochs=epochs)
+        else:
+            sentences = LineSentence(tok)
+            model.build_vocab(sentences)
+            t1 = time.perf_counter()
+            model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
+        t2 = time.perf_counter()
+        result.update(trained_at=time.time(), vocab_s=t1 - t0, train_s=t2 - t1, vocab=len(model.wv),
+                      rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        score, _ = model.wv.evaluate_word_analogies(str(QUESTIONS), restrict_vocab=30_000)
+        pairs = model.wv.evaluate_word_pairs(str(WORDSIM))
+        result.update(analogy=float(score), ws353=float(pairs[1][0]))
+    else:
+        sys.path.insert(0, str(ROOT))
+        import w2v
+        from w2v.evaluate import analogies, similarity
+
+        run_dir = OUT / "runs" / f"w2v-{os.getpid()}"
+        model = w2v.train([tok], tokenizer="whitespace", lowercase=False, model="sg" if sg else "cbow",
+                          dim=100, window=5, negative=negative, hs=hs, sample=1e-3, min_count=5,
+                          epochs=epochs, alpha=alpha, min_alpha=alpha * 1e-4, threads=threads, seed=seed,
+                          out=str(run_dir), overwrite=True, device="cpu", checkpoint_every=0,
+                          evaluate=False, tensorboard=False, progress=False)
+        result.update(trained_at=time.time(), vocab_s=model.stats["prepare_seconds"],
+                      train_s=model.stats["train_seconds"], vocab=len(model.dictionary),
+                      rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      loss=model.stats.get("mean_loss", model.stats.get("final_loss")))
+        vectors = model.vectors()
+        result.update(analogy=analogies(vectors, QUESTIONS, restrict_vocab=30_000).total,
+                      ws353=similarity(vectors, WORDSIM).spearman)
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result
+
+
+def run_one(spec: dict) -> dict:
+    load = os.getloadavg()[0]
+    spawned = time.time()
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
+                          text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"{spec['system']} run failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result.update(spec, load=load, e2e_s=result["trained_at"] - spawned,
+                  words_per_s=spec["tokens"] * spec["epochs"] / result["train_s"])
+    return result
+
+
+# --- the table -----------------------------------------------------------------------------
+def _med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def table(results: list[dict]) -> str:
+    groups: dict[tuple, dict[str, list[dict]]] = {}
+    for r in results:
+        if r.get("probe"):
+            continue
+        groups.setdefault((r["cores"] or 2, r["threads"], r["model"]), {}).setdefault(r["system"], []).append(r)
+    metrics = [("train words/s", "words_per_s", lambda v: f"{v / 1e3:,.0f}k", True),
+               ("vocab s", "vocab_s", lambda v: f"{v:.2f}", False),
+               ("e2e s", "e2e_s", lambda v: f"{v:.1f}", False),
+               ("peak RSS MB", "rss_mb", lambda v: f"{v:,.0f}", False),
+               ("analogy %", "analogy", lambda v: f"{100 * v:.2f}", None),
+               ("ws353", "ws353", lambda v: f"{v:.3f}", None)]
+    lines = ["| threads | model | metric | gensim median [min-max] | w2v median [min-max] | w2v/gensim [min-max of paired runs] |",
+             "|---|---|---|---|---|---|"]
+    for (cores, threads, model), by in sorted(groups.items(), key=lambda kv: (-kv[0][1], list(MODELS).index(kv[0][2]))):
+        g, w = by.get("gensim", []), by.get("w2v", [])
+        for label, key, fmt, ratio in metrics:
+            gv, wv = [r[key] for r in g], [r[key] for r in w]
+            cell = lambda v: f"{fmt(_med(v))} [{fmt(min(v))}-{fmt(max(v))}]" if v else "-"
+            if ratio is None:  # quality: difference, not ratio
+                diff = _med(wv) - _med(gv)
+                rc = f"{100 * diff:+.2f} points" if key == "analogy" else f"{diff:+.3f}"
+            else:
+                pairs = [wr[key] / gr[key] for gr, wr in zip(g, w)]
+                rc = f"**{_med(wv) / _med(gv):.2f}x** [{min(pairs):.2f}-{max(pairs):.2f}]" if pairs else "-"
+            lines.append(f"| {threads} | {model} | {label} | {cell(gv)} | {cell(wv)} | {rc} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="one source, 1 epoch, sg and cbow")
+    p.add_argument("--threads", type=int, default=2, help="cores, workers and threads (1 pins each run to one core)")
+    p.add_argument("--models", default=None, help="comma list of sg,cbow,sg-hs,cbow-hs (default: all; quick: sg,cbow)")
+    p.add_argument("--epochs", type=int, default=None, help="default 5 (quick: 1)")
+    p.add_argument("--reps", type=int, default=3, help="alternating gensim/w2v pairs per model")
+    p.add_argument("--gensim-mode", choices=("auto", "corpus_file", "iterable"), default=None,
+                   help="auto times both once and keeps the faster (default: auto; quick: corpus_file)")
+    p.add_argument("--report", metavar="JSONL", help="print the table of a saved results file and exit")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        print(json.dumps(worker(json.loads(a.worker))))
+        return
+    if a.report:
+        print(table([json.loads(l) for l in open(a.report)]))
+        return
+    models = (a.models or ("sg,cbow" if a.quick else ",".join(MODELS))).split(",")
+    for m in models:
+        if m not in MODELS:
+            p.error(f"unknown model {m!r}")
+    epochs = a.epochs or (1 if a.quick else 5)
+    gensim_mode = a.gensim_mode or ("corpus_file" if a.quick else "auto")
+    cores = 1 if a.threads == 1 else 0  # 1 thread runs are pinned to one core
+    tok, tokens = token_file(a.quick)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log = OUT / f"results-{stamp}.jsonl"
+    print(f"{machine()}; load {os.getloadavg()[0]:.2f}; {tokens:,} tokens x {epochs} epochs; "
+          f"threads {a.threads}; results -> {log.relative_to(ROOT)}", flush=True)
+    base = dict(tokfile=str(tok), tokens=tokens, epochs=epochs, threads=a.threads, cores=cores)
+    results: list[dict] = []
+
+    def record(r: dict) -> None:
+        results.append(r)
+        with open(log, "a") as f:
+            f.write(json.dumps(r) + "\n")
+        print(f"  {r['system']:6} {r['model']:7} seed {r['seed']}: {r['words_per_s'] / 1e3:7,.0f}k words/s  "
+              f"train {r['train_s']:6.1f} s  vocab {r['vocab_s']:5.2f} s  e2e {r['e2e_s']:6.1f} s  "
+              f"rss {r['rss_mb']:5.0f} MB  analogy {100 * r['analogy']:5.2f}%  ws353 {r['ws353']:.3f}  "
+              f"(load {r['load']:.2f}{', ' + r['gensim_mode'] if r['system'] == 'gensim' else ''})", flush=True)
+
+    if gensim_mode == "auto":
+        speeds = {}
+        for mode in ("corpus_file", "iterable"):
+            r = run_one({**base, "system": "gensim", "model": models[0], "seed": 1, "gensim_mode": mode})
+            r["probe"] = True
+            record(r)
+            speeds[mode] = r["words_per_s"]
+        gensim_mode = max(speeds, key=speeds.get)
+        print(f"gensim mode: {gensim_mode} (corpus_file {speeds['corpus_file'] / 1e3:,.0f}k, "
+              f"iterable {speeds['iterable'] / 1e3:,.0f}k words/s on {models[0]})", flush=True)
+    for rep in range(a.reps):
+        for m in models:
+            for system in ("gensim", "w2v"):
+                record(run_one({**base, "system": system, "model": m, "seed": rep + 1, "gensim_mode": gensim_mode}))
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
