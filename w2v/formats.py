@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import warnings
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 import torch
 
 from w2v.errors import UserError
+from w2v.fileio import atomic_write, temporary_name
 from w2v.vectors import Vectors
 
 FORMATS = ("text", "binary", "torch", "npy", "projector")
@@ -31,30 +31,6 @@ _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
 
 
 # --- writing -----------------------------------------------------------------------------
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-@contextlib.contextmanager
-def _atomic(path: str | os.PathLike) -> Iterator[IO[bytes]]:
-    """A binary file object that becomes `path` only once fully written and fsynced."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file name")
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "xb") as f:  # "x": honours the umask, unlike mkstemp's 0600
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
 
 def _check_words(words: list[str], bad: re.Pattern, what: str) -> None:
     for i, w in enumerate(words):
@@ -73,7 +49,7 @@ def write_word2vec(vectors: Vectors, path: str | os.PathLike, binary: bool = Fal
     _check_words(vectors.words, _ASCII_SPACE, "the word2vec format")
     m = vectors.matrix.contiguous().numpy().astype("<f4", copy=False)
     fmt = f"%.{precision}f " * vectors.dim + "\n"
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         f.write(f"{len(vectors)} {vectors.dim}\n".encode())
         for start in range(0, len(vectors), 4096):  # batch small writes; never the whole file
             rows, words = m[start:start + 4096], vectors.words[start:start + 4096]
@@ -94,7 +70,7 @@ def write_torch(vectors: Vectors, path: str | os.PathLike) -> None:
     bundle: dict = {"words": list(vectors.words), "vectors": m}
     if vectors.counts is not None:
         bundle["counts"] = torch.from_numpy(np.asarray(vectors.counts, dtype=np.int64))
-    with _atomic(path) as f:
+    with atomic_write(path) as f:
         torch.save(bundle, f)
 
 
@@ -113,9 +89,9 @@ def write_npy(vectors: Vectors, path: str | os.PathLike) -> None:
     """
     _check_words(vectors.words, _TSV_BREAKERS, "a .tsv file")
     npy, tsv = npy_paths(path)
-    with _atomic(npy) as f:
+    with atomic_write(npy) as f:
         np.save(f, vectors.matrix.contiguous().numpy(), allow_pickle=False)
-    with _atomic(tsv) as f:
+    with atomic_write(tsv) as f:
         if vectors.counts is None:
             f.write("".join(w + "\n" for w in vectors.words).encode())
         else:
@@ -136,7 +112,7 @@ def write_projector(vectors: Vectors, folder: str | os.PathLike, limit: int | No
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(folder)
+    tmp = temporary_name(folder)
     try:
         with contextlib.closing(SummaryWriter(log_dir=str(tmp))) as writer:
             writer.add_embedding(v.matrix, metadata=v.words, tag="w2v")
@@ -144,7 +120,7 @@ def write_projector(vectors: Vectors, folder: str | os.PathLike, limit: int | No
             for name in files:
                 with open(os.path.join(root, name), "rb+") as f:
                     os.fsync(f.fileno())
-        old = _tmp_name(folder) if folder.exists() else None
+        old = temporary_name(folder) if folder.exists() else None
         if old:
             os.replace(folder, old)
         os.replace(tmp, folder)
