@@ -12,7 +12,9 @@ The result is `ids.npy` (int32 token ids, memory-mapped by the trainer) and
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 
 from w2v.dictionary import Dictionary
 from w2v.errors import UserError
+from w2v.fileio import atomic_write
 
 _BLOCK = 1 << 22  # provisional ids buffered in memory before they go to disk
 
@@ -75,7 +78,7 @@ def build(
     min_reduce = 1
     pruned = False
     raw_tokens = 0
-    out = open(tmp_ids, "wb")
+    out = _open_scratch(tmp_ids)
     try:
 
         def flush() -> None:
@@ -92,26 +95,38 @@ def build(
             buf.extend(map(index.__getitem__, sentence))
             lengths.append(len(sentence))
             raw_tokens += len(sentence)
-            if len(buf) >= _BLOCK:
+            # Checked after every sentence, as gensim does: the vocabulary never grows far past the limit.
+            over = max_vocab_size and len(index) > max_vocab_size
+            if len(buf) >= _BLOCK or over:
                 flush()
-                if max_vocab_size and len(index) > max_vocab_size:
+                if over:
                     index, counts = _prune(index, counts, min_reduce)
                     min_reduce += 1
                     pruned = True
         flush()
-    finally:
         out.close()
+    except OSError as e:
+        out.close()
+        tmp_ids.unlink(missing_ok=True)
+        _no_space(e, tmp_ids)
+        raise
+    except BaseException:
+        out.close()
+        tmp_ids.unlink(missing_ok=True)
+        raise
     if raw_tokens == 0:
         tmp_ids.unlink(missing_ok=True)
         raise UserError("the corpus is empty: no tokens found")
 
-    dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
-    dictionary.save(run_dir / "vocab.tsv")
-    if pruned:
-        tmp_ids.unlink(missing_ok=True)
-        _encode_again(sentences, dictionary, run_dir)
-    else:
-        _remap(tmp_ids, np.frombuffer(lengths, dtype=np.int64), remap, run_dir)
+    try:
+        dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
+        dictionary.save(run_dir / "vocab.tsv")
+        if pruned:
+            tmp_ids.unlink(missing_ok=True)
+            _encode_again(sentences, dictionary, run_dir)
+        else:
+            _remap(tmp_ids, np.frombuffer(lengths, dtype=np.int64), remap, run_dir)
+    finally:
         tmp_ids.unlink(missing_ok=True)
     return Encoded.open(run_dir, dictionary, raw_tokens)
 
@@ -172,21 +187,20 @@ def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path)
     for start in range(0, len(raw), _BLOCK):
         ids = remap[raw[start : start + _BLOCK]]
         n_kept += int((ids >= 0).sum())
-    ids_out = np.lib.format.open_memmap(run_dir / ".ids.npy.tmp", mode="w+", dtype=np.int32, shape=(n_kept,))
     kept_before = 0
-    for start in range(0, len(raw), _BLOCK):
-        block = remap[raw[start : start + _BLOCK]]
-        keep = block >= 0
-        cum = np.concatenate([[0], np.cumsum(keep)])
-        lo, hi = np.searchsorted(raw_offsets, [start, start + len(block)], side="left")
-        new_offsets[lo:hi] = kept_before + cum[raw_offsets[lo:hi] - start]
-        kept = block[keep]
-        ids_out[kept_before : kept_before + len(kept)] = kept
-        kept_before += len(kept)
+    # Written, not memory-mapped: a full disk is then an error (ENOSPC), not a SIGBUS crash.
+    with atomic_write(run_dir / "ids.npy") as ids_out:
+        _npy_header(ids_out, n_kept)
+        for start in range(0, len(raw), _BLOCK):
+            block = remap[raw[start : start + _BLOCK]]
+            keep = block >= 0
+            cum = np.concatenate([[0], np.cumsum(keep)])
+            lo, hi = np.searchsorted(raw_offsets, [start, start + len(block)], side="left")
+            new_offsets[lo:hi] = kept_before + cum[raw_offsets[lo:hi] - start]
+            kept = block[keep]
+            ids_out.write(kept.astype("<i4", copy=False).tobytes())
+            kept_before += len(kept)
     new_offsets[np.searchsorted(raw_offsets, len(raw), side="left") :] = kept_before
-    ids_out.flush()
-    del ids_out
-    os.replace(run_dir / ".ids.npy.tmp", run_dir / "ids.npy")
     _save_offsets(np.unique(new_offsets), run_dir)
 
 
@@ -196,24 +210,44 @@ def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_di
     tmp = run_dir / ".ids.bin.tmp"
     offsets = array("q", [0])
     n = 0
-    with open(tmp, "wb") as out:
-        for sentence in sentences:
-            ids = np.fromiter((i for i in map(get, sentence) if i is not None), dtype=np.int32)
-            if len(ids):
-                out.write(ids.tobytes())
-                n += len(ids)
-                offsets.append(n)
-    ids_out = np.lib.format.open_memmap(run_dir / ".ids.npy.tmp", mode="w+", dtype=np.int32, shape=(n,))
-    if n:
-        ids_out[:] = np.memmap(tmp, dtype=np.int32, mode="r")
-    ids_out.flush()
-    del ids_out
-    os.replace(run_dir / ".ids.npy.tmp", run_dir / "ids.npy")
-    tmp.unlink()
+    try:
+        with _open_scratch(tmp) as out:
+            for sentence in sentences:
+                ids = np.fromiter((i for i in map(get, sentence) if i is not None), dtype=np.int32)
+                if len(ids):
+                    out.write(ids.astype("<i4", copy=False).tobytes())
+                    n += len(ids)
+                    offsets.append(n)
+        with atomic_write(run_dir / "ids.npy") as ids_out, open(tmp, "rb") as src:
+            _npy_header(ids_out, n)
+            shutil.copyfileobj(src, ids_out, 1 << 22)
+    except OSError as e:
+        _no_space(e, tmp)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
     _save_offsets(np.frombuffer(offsets, dtype=np.int64), run_dir)
 
 
 def _save_offsets(offsets: np.ndarray, run_dir: Path) -> None:
-    with open(run_dir / ".offsets.npy.tmp", "wb") as f:
-        np.save(f, np.ascontiguousarray(offsets, dtype=np.int64))
-    os.replace(run_dir / ".offsets.npy.tmp", run_dir / "offsets.npy")
+    with atomic_write(run_dir / "offsets.npy") as f:
+        np.save(f, np.ascontiguousarray(offsets, dtype=np.int64), allow_pickle=False)
+
+
+def _npy_header(f, n: int) -> None:
+    """The .npy header of an int32 vector of n ids; the ids follow as raw little-endian bytes."""
+    np.lib.format.write_array_header_1_0(f, {"descr": "<i4", "fortran_order": False, "shape": (n,)})
+
+
+def _open_scratch(path: Path):
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        _no_space(e, path)
+        raise UserError(f"cannot write in {path.parent}: {e.strerror or e}") from None
+
+
+def _no_space(e: OSError, path: Path) -> None:
+    if e.errno == errno.ENOSPC:
+        raise UserError(f"no space left on the device while writing {path}: free some space or use "
+                        "another --out") from None

@@ -34,13 +34,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         _discard(tmp)
-        if e.errno == errno.ENOSPC:
+        if _out_of_space(e):
             raise UserError(f"no space left on the device while writing {path}; the previous file is kept") from None
-        raise
-    except BaseException:
-        _discard(tmp)
         raise
 
 
@@ -48,6 +45,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save through atomic_write."""
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
+
+
+def _out_of_space(e: BaseException | None) -> bool:
+    """ENOSPC, raised directly or behind another error (torch.save reports a failed write as RuntimeError)."""
+    seen = 0
+    while e is not None and seen < 8:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
 
 
 def _discard(tmp: str) -> None:
