@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -132,7 +133,45 @@ def unavailable_reason() -> str | None:
     return None if available() else _error
 
 
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
+_HUGE = 1 << 21
+_advised: set[tuple[int, ...]] = set()
+
+
+def advise_huge_pages(address: int, nbytes: int, run: int = 0) -> bool:
+    """Ask Linux to back a matrix with 2 MB pages (MADV_HUGEPAGE, then MADV_COLLAPSE now).
+
+    Training reads rows at random all over the input and output matrices: with 4 kB pages
+    nearly every row costs a TLB miss and a page walk. numpy asks for huge pages on big
+    arrays itself; torch's allocator does not, and with THP in `madvise` mode (the common
+    default) its tensors stay on 4 kB pages. Only the 2 MB-aligned inside of the buffer is
+    advised, so memory outside it is untouched. Advice changes the backing, never the
+    contents; where it is not supported this does nothing. Done once per buffer and `run`
+    (the trainer's shared word counter tells runs apart). W2V_HUGEPAGES=0 turns it off.
+    """
+    if not address or os.environ.get("W2V_HUGEPAGES", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    start, end = (address + _HUGE - 1) & ~(_HUGE - 1), (address + nbytes) & ~(_HUGE - 1)
+    with _lock:
+        if end <= start or (start, end, run) in _advised:
+            return False
+        _advised.add((start, end, run))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        if libc.madvise(start, end - start, _MADV_HUGEPAGE) != 0:
+            return False
+        libc.madvise(start, end - start, _MADV_COLLAPSE)  # kernels before 6.1: EINVAL, khugepaged does it later
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def train_chunk(job: Job) -> None:
     """Run one chunk; the GIL is released for the duration (ctypes.CDLL does that)."""
+    rows = job.vocab * job.dim * 4
+    for address in (job.input, job.output, job.output_hs):
+        if address:
+            advise_huge_pages(address, rows, job.words_done or 0)
     if library().w2v_train_chunk(ctypes.byref(job)) != 0:
         raise MemoryError("the training kernel could not allocate its buffers")

@@ -60,6 +60,7 @@ typedef struct {
 #ifndef DRAW_AHEAD
 #define DRAW_AHEAD 48 /* rows drawn beyond the prefetch point before the next centre word is trained */
 #endif
+#define RANDOM_AHEAD 64 /* random numbers drawn ahead, so their alias-table entries can be prefetched */
 #define MAX_SLOTS 64 /* centre words drawn and not yet trained, at most */
 
 static float sigmoid_table[TABLE_SIZE + 2];
@@ -103,12 +104,6 @@ static inline uint64_t next_random(uint64_t *s) { /* splitmix64 */
 
 static inline float uniform(uint64_t r) { return (float)(r >> 40) * (1.0f / 16777216.0f); }
 
-static inline int32_t draw_noise(const Job *j, uint64_t *rng) {
-    uint64_t r = next_random(rng);
-    int32_t i = (int32_t)(((r >> 32) * (uint64_t)j->vocab) >> 32);
-    return uniform(r << 32) < j->alias_accept[i] ? i : j->alias_index[i];
-}
-
 /* Every cache line of a row, for writing (the rows we score are also updated). */
 static inline void prefetch_row(const float *p, int d) {
     const char *c = (const char *)p, *end = (const char *)(p + d);
@@ -128,7 +123,9 @@ typedef struct {
 typedef struct {
     Job *j;
     int d, k;
-    uint64_t rng;
+    uint64_t rng;          /* the stream, RANDOM_AHEAD draws ahead of the one used */
+    uint64_t ahead[RANDOM_AHEAD];
+    unsigned next;
     float alpha;
     double span;
     /* draw-stage position */
@@ -155,6 +152,41 @@ static inline void prefetch_next(State *st, int d) {
     prefetch_ahead(st, d);
 }
 
+/* Where a random number lands in the alias table, if it is used to draw a noise word. */
+static inline int64_t alias_slot(const Job *j, uint64_t r) { return (int64_t)(((r >> 32) * (uint64_t)j->vocab) >> 32); }
+
+/* The next number of the stream. Numbers are generated RANDOM_AHEAD in advance, and the
+ * alias-table entries they would pick as noise words are prefetched then: the sequence
+ * used is exactly next_random's. */
+static inline uint64_t take_random(State *st) {
+    const Job *j = st->j;
+    uint64_t r = st->ahead[st->next], fresh = next_random(&st->rng);
+    st->ahead[st->next] = fresh;
+    st->next = (st->next + 1) % RANDOM_AHEAD;
+    if (st->k) {
+        int64_t i = alias_slot(j, fresh);
+        __builtin_prefetch(j->alias_accept + i, 0, 3);
+        __builtin_prefetch(j->alias_index + i, 0, 3);
+    }
+    return r;
+}
+
+static inline void start_random(State *st, uint64_t seed) {
+    st->rng = seed;
+    st->next = 0;
+    for (int i = 0; i < RANDOM_AHEAD; i++) st->ahead[i] = next_random(&st->rng);
+}
+
+static inline int32_t draw_noise(State *st) {
+    const Job *j = st->j;
+    uint64_t r = take_random(st);
+    int64_t i = alias_slot(j, r);
+    /* Branch-free: the accept test is a coin flip that would mispredict on a cache miss. */
+    int32_t other = j->alias_index[i];
+    int32_t take = -(int32_t)(uniform(r << 32) < j->alias_accept[i]);
+    return ((int32_t)i & take) | (other & ~take);
+}
+
 static int64_t fixed_cursor = 0;
 
 static inline void draw_negatives(State *st, int32_t t, int32_t *out) {
@@ -164,7 +196,7 @@ static inline void draw_negatives(State *st, int32_t t, int32_t *out) {
         if (j->fixed_negatives) {
             n = j->fixed_negatives[fixed_cursor++ % j->n_fixed_negatives];
         } else {
-            for (int tries = 0; n == t && tries < 32; tries++) n = draw_noise(j, &st->rng);
+            for (int tries = 0; n == t && tries < 32; tries++) n = draw_noise(st);
         }
         out[k] = n == t ? -1 : n; /* only a one-word vocabulary keeps t after 32 draws */
     }
@@ -209,7 +241,7 @@ static int next_sentence(State *st) {
         const int32_t *ids = j->ids + start;
         for (int64_t i = 0; i < len; i++) {
             int32_t w = ids[i];
-            if (j->keep && j->keep[w] < 1.0f && j->keep[w] < uniform(next_random(&st->rng))) continue;
+            if (j->keep && j->keep[w] < 1.0f && j->keep[w] < uniform(take_random(st))) continue;
             st->sen[n++] = w;
         }
         st->local += len;
@@ -230,7 +262,7 @@ static int draw_centre(State *st, Slot *slot) {
     }
     int64_t i = st->i++, n = st->n;
     const int32_t *sen = st->sen;
-    int64_t b = 1 + (int64_t)(next_random(&st->rng) % (uint64_t)j->window); /* reduced window 1..window */
+    int64_t b = 1 + (int64_t)(take_random(st) % (uint64_t)j->window); /* reduced window 1..window */
     int64_t lo = i - b < 0 ? 0 : i - b, hi = i + b >= n ? n - 1 : i + b;
     int d = st->d;
     int32_t centre = sen[i];
@@ -373,7 +405,7 @@ int w2v_train_chunk(Job *j) {
     st.j = j;
     st.d = d;
     st.k = j->out ? k : 0;
-    st.rng = j->seed;
+    start_random(&st, j->seed);
     st.span = j->alpha - j->min_alpha;
     st.s = j->s_begin;
     j->loss_sum = 0;
