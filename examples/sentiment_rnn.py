@@ -176,7 +176,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tokenizer", default="default", choices=TOKENIZERS,
                    help="tokenize reviews as the vectors were trained (lowercased)")
     p.add_argument("--max-len", type=int, default=400, help="tokens kept per review: its last ones")
-    p.add_argument("--fine-tune", action="store_true", help="train the embeddings too (default: frozen)")
+    p.add_argument("--fine-tune", action="store_true",
+                   help="train the embeddings with the model instead of freezing them")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--epochs", type=int, default=15)
@@ -222,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name] = run(name, emb, train, test, args)
     mode = "fine-tuned" if args.fine_tune else "frozen"
     for name, acc in results.items():
-        print(f"held-out accuracy, {name} embeddings ({mode}): {acc:.1%} ({round(acc * len(test))}/{len(test)})")
+        right = round(acc * len(test))
+        print(f"held-out accuracy, {name} embeddings ({mode}): {acc:.1%} ({right}/{len(test)})")
     return 0
 
 

@@ -22,7 +22,8 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sentiment_rnn.p
 @pytest.fixture
 def vectors() -> Vectors:
     gen = torch.Generator().manual_seed(0)
-    return Vectors(["the", "cat", "sat", "on", "mat"], torch.randn(5, 4, generator=gen), counts=[9, 5, 4, 3, 2])
+    words = ["the", "cat", "sat", "on", "mat"]
+    return Vectors(words, torch.randn(5, 4, generator=gen), counts=[9, 5, 4, 3, 2])
 
 
 @pytest.fixture(scope="module")
@@ -177,5 +178,6 @@ def test_package_level_call_survives_importing_the_submodule() -> None:
             "v = Vectors(['a', 'b'], torch.ones(2, 3))\n"
             "first = w2v.embedding(v)\nimport w2v.embedding\nsecond = w2v.embedding(v, unknown=False)\n"
             "assert (first.offset, second.offset) == (2, 1), (first, second)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=EXAMPLE.parent.parent, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=EXAMPLE.parent.parent,
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
