@@ -33,8 +33,12 @@ def resume(run_dir: str, **overrides: Any):
     from pathlib import Path
 
     from w2v.config import TrainConfig
-    from w2v.trainer import Trainer
+    from w2v.errors import UserError
+    from w2v.trainer import Trainer, _check_resumable
 
+    if not Path(run_dir).is_dir():
+        raise UserError(f"{run_dir} not found: --resume takes the run folder of an interrupted run")
+    _check_resumable(Path(run_dir))
     meta = json.loads((Path(run_dir) / "config.json").read_text())
     config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
     return Trainer(config, resume=True).run()

@@ -46,6 +46,19 @@ class Progress:
     epoch_losses: list[float] = field(default_factory=list)
 
 
+def _check_resumable(run_dir: Path) -> None:
+    """A one-line reason why `run_dir` cannot be resumed, before any file is read."""
+    if not (run_dir / "checkpoint.pt").exists():
+        if (run_dir / "model.pt").exists():
+            raise UserError(f"{run_dir} holds a finished run (model.pt, no checkpoint.pt): nothing to resume")
+        raise UserError(f"{run_dir} has no checkpoint.pt to resume from (the run stopped before its first "
+                        "checkpoint, or this is not a run folder): start it again with --overwrite")
+    missing = [f for f in ("config.json", "vocab.tsv", "ids.npy", "offsets.npy") if not (run_dir / f).exists()]
+    if missing:
+        raise UserError(f"{run_dir} has a checkpoint but no {missing[0]}: it cannot be resumed; "
+                        "start it again with --overwrite")
+
+
 class Interrupted(Exception):
     """Training stopped on SIGINT/SIGTERM after writing a checkpoint."""
 
@@ -79,7 +92,10 @@ class Trainer:
         held = [f for f in RUN_FILES if (self.run_dir / f).exists()]
         if held and not self.config.overwrite:
             raise UserError(f"{self.run_dir} holds another run ({held[0]}): choose another --out or pass --overwrite")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the run folder {self.run_dir}: {e.strerror or e}") from None
         for f in held:
             (self.run_dir / f).unlink()
 
@@ -146,11 +162,16 @@ class Trainer:
         c = self.config
         self._prepare_run_dir()
         if self.resume:
+            _check_resumable(self.run_dir)
             dictionary = Dictionary.load(self.run_dir / "vocab.tsv")
             meta = json.loads((self.run_dir / "config.json").read_text())
             corpus_info = meta["corpus"]
             data = encode.Encoded.open(self.run_dir, dictionary, corpus_info["raw_tokens"])
-            state = torch.load(self.run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
+            try:
+                state = torch.load(self.run_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
+            except Exception as e:
+                raise UserError(f"{self.run_dir / 'checkpoint.pt'} does not load ({type(e).__name__}); "
+                                "start the run again with --overwrite") from None
             params = Parameters(state["input"], state["output"], state["output_hs"])
             progress = Progress(**{k: state["progress"][k] for k in Progress.__dataclass_fields__})
             distributed.check_resume(state.get("distributed"), progress, self.dist)
@@ -161,9 +182,16 @@ class Trainer:
             corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens,
                            "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
                            "vocab": len(dictionary), "bad_bytes": corpus.bad_bytes}
-            if corpus.bad_bytes:
-                self._echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus were replaced")
-            params = Parameters.initial(len(dictionary), c.dim, c.negative, c.hs, c.seed)
+            if corpus.bad_bytes:  # shown even with --quiet: the corpus is not what the user thinks
+                import click
+
+                click.echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus (not UTF-8) "
+                           "were replaced with U+FFFD", err=True)
+            try:
+                params = Parameters.initial(len(dictionary), c.dim, c.negative, c.hs, c.seed)
+            except (RuntimeError, MemoryError):
+                raise UserError(f"not enough memory for {len(dictionary):,} vectors of {c.dim:,} dimensions: "
+                                "lower --dim, or raise --min-count") from None
             progress = Progress()
         return data, params, progress, corpus_info
 
@@ -214,6 +242,7 @@ class Trainer:
                 n_chunks = len(bounds) - 1
                 next_chunk = [progress.chunk]
                 end = [n_chunks if self.dist is None else self.dist.round_end()]
+                failed: list[BaseException] = []  # a worker's exception, raised here in the main thread
 
                 def take() -> int | None:
                     with lock:
@@ -223,13 +252,17 @@ class Trainer:
                         return next_chunk[0] - 1
 
                 def work() -> None:
-                    while (k := take()) is not None:
-                        seed_k = k if chunk_ids is None else int(chunk_ids[k])
-                        loss, count, words = run_chunk(progress.epoch, seed_k, int(bounds[k]), int(bounds[k + 1]))
-                        with lock:
-                            progress.loss_sum += loss
-                            progress.loss_count += count
-                            progress.words_done += words
+                    try:
+                        while (k := take()) is not None:
+                            seed_k = k if chunk_ids is None else int(chunk_ids[k])
+                            loss, count, words = run_chunk(progress.epoch, seed_k, int(bounds[k]), int(bounds[k + 1]))
+                            with lock:
+                                progress.loss_sum += loss
+                                progress.loss_count += count
+                                progress.words_done += words
+                    except BaseException as e:
+                        failed.append(e)
+                        self.stop.set()  # the other workers stop at their next chunk
 
                 while True:  # one pass; under torchrun one per round, each ended by averaging the model
                     workers = [threading.Thread(target=work, daemon=True) for _ in range(c.threads if use_native else 1)]
@@ -240,6 +273,11 @@ class Trainer:
                             w.join(timeout=0.2)
                         monitor.update(self._words_now(progress), progress.loss_sum, progress.loss_count,
                                        self._alpha(self._words_now(progress), total_words))
+                    if failed:  # no checkpoint: the failed chunk was half applied
+                        if isinstance(failed[0], MemoryError):
+                            raise UserError(f"out of memory while training ({failed[0]}): lower --window, "
+                                            "--negative or --dim") from None
+                        raise failed[0]
                     if self.dist is None or not self.dist.sync(params_dev, progress, next_chunk[0], self.stop):
                         break
                     end[0] = self.dist.round_end()
