@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(REPO))
 
 from w2v.corpus import TOKENIZERS, make_tokenizer  # noqa: E402
-from w2v.embedding import PretrainedEmbedding, embedding  # noqa: E402
+from w2v.pretrained import PretrainedEmbedding, embedding  # noqa: E402
 
 REVIEWS_ZIP = REPO / "corpora" / "movie_reviews.zip"
 LABELS = ("neg", "pos")  # class index = position here

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from w2v.embedding import PAD, UNK, embedding
+from w2v.pretrained import PAD, UNK, embedding
 from w2v.errors import UserError
 from w2v.vectors import Vectors
 
@@ -172,11 +172,11 @@ def test_split_is_balanced_and_fixed(example) -> None:
 
 
 def test_package_level_call_survives_importing_the_submodule() -> None:
-    # Importing w2v.embedding rebinds the package attribute to the module; it must stay callable.
+    # The layer lives in w2v.pretrained so that importing it never shadows the function w2v.embedding.
     # A fresh interpreter, so that the import order is the one a user's script has.
     code = ("import torch, w2v\nfrom w2v.vectors import Vectors\n"
             "v = Vectors(['a', 'b'], torch.ones(2, 3))\n"
-            "first = w2v.embedding(v)\nimport w2v.embedding\nsecond = w2v.embedding(v, unknown=False)\n"
+            "first = w2v.embedding(v)\nimport w2v.pretrained\nsecond = w2v.embedding(v, unknown=False)\n"
             "assert (first.offset, second.offset) == (2, 1), (first, second)\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=EXAMPLE.parent.parent,
                           capture_output=True, text=True)

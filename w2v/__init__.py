@@ -52,7 +52,7 @@ def load(path: str, limit: int | None = None, **options: Any):
 
 
 def embedding(vectors, **options: Any):
-    """An `nn.Embedding` over `vectors` with padding and unknown rows: see w2v.embedding.embedding."""
-    from w2v.embedding import embedding as _embedding
+    """An `nn.Embedding` over `vectors` with padding and unknown rows: see w2v.pretrained.embedding."""
+    from w2v.pretrained import embedding as _embedding
 
     return _embedding(vectors, **options)
