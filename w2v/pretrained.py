@@ -16,9 +16,7 @@ is zeros and is the layer's ``padding_idx``, so it stays zeros even when fine-tu
 from __future__ import annotations
 
 import os
-import sys
-import types
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -159,21 +157,3 @@ def embedding(vectors: Vectors | str | os.PathLike, freeze: bool = True, padding
                                pad_index=0 if padding else None,
                                unk_index=offset - 1 if unknown else None,
                                offset=offset)
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as ``embedding(...)``.
-
-    ``w2v.embedding`` is meant to be the function, but importing this submodule (which
-    ``from w2v.embedding import ...`` or the package's lazy wrapper does) rebinds the
-    package attribute ``w2v.embedding`` to the module, so a second ``w2v.embedding(v)``
-    would fail with "'module' object is not callable". Making the module callable keeps
-    both spellings working whatever was imported first (module ``__class__`` assignment
-    is supported by Python since 3.5).
-    """
-
-    def __call__(self, vectors: Vectors | str | os.PathLike, **options: Any) -> PretrainedEmbedding:
-        return embedding(vectors, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule
