@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -75,6 +76,11 @@ class TrainConfig:
             if not ok:
                 raise UserError(message)
 
+        for name in ("alpha", "min_alpha", "sample", "ns_exponent"):  # nan and inf pass the range checks below
+            value = getattr(self, name)
+            need(value is None or math.isfinite(value), f"--{name.replace('_', '-')} must be a finite number, not {value}")
+        for name in ("dim", "window", "negative"):  # the C kernel holds these in 32 bits
+            need(getattr(self, name) < 2**31, f"--{name} {getattr(self, name)} is too large")
         need(self.model in MODELS, f"--model must be one of {', '.join(MODELS)}, not {self.model!r}")
         need(self.dim >= 1, f"--dim must be at least 1, not {self.dim}")
         need(self.window >= 1, f"--window must be at least 1, not {self.window}")
@@ -89,6 +95,8 @@ class TrainConfig:
         need(self.max_vocab_size is None or self.max_vocab_size >= 1, "--max-vocab-size must be at least 1")
         need(self.max_final_vocab is None or self.max_final_vocab >= 1, "--max-final-vocab must be at least 1")
         need(self.max_sentence_length >= 1, "--max-sentence-length must be at least 1")
+        need(self.window <= self.max_sentence_length,
+             f"--window {self.window} is longer than the longest sentence ({self.max_sentence_length} tokens)")
         need(self.batch_words >= 1, "--batch-words must be at least 1")
         need(self.batch_pairs is None or self.batch_pairs >= 1, "--batch-pairs must be at least 1")
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
