@@ -166,14 +166,15 @@ def _torch_load(path: Path) -> object:
 def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[list[str], list[int] | None]:
     words: list[str] = []
     counts: list[int] = []
-    try:
-        f = open(path, encoding="utf-8", newline="\n")
-    except FileNotFoundError:
-        raise UserError(f"{path} not found") from None
+    f = _open(path)
     with f:
-        for lineno, line in enumerate(f, 1):
+        for lineno, raw in enumerate(f, 1):
             if limit is not None and len(words) >= limit:
                 break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}, line {lineno}: not UTF-8 text") from None
             parts = line.rstrip("\n").split("\t")
             if not parts[0] or len(parts) > 2 or (with_counts and len(parts) != 2):
                 raise UserError(f"{path}, line {lineno}: expected word<TAB>count")
@@ -186,6 +187,22 @@ def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[l
     if counts and len(counts) != len(words):
         raise UserError(f"{path}: some lines have counts and some do not")
     return words, counts or None
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise UserError(f"{path} not found") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _check_finite(m: np.ndarray, path: Path, where: str, first: int) -> None:
+    """nan or inf in a row makes every similarity with it nan: refuse the file, naming the row."""
+    bad = np.flatnonzero(~np.isfinite(m).all(axis=1))
+    if len(bad):
+        raise UserError(f"{path}, {where} {first + int(bad[0])}: a value is nan or infinite")
 
 
 def _rows(m: object, n: int, path: Path) -> torch.Tensor:
@@ -303,7 +320,8 @@ def _parse_text_row(line: bytes, d: int, out: np.ndarray, path: Path, lineno: in
         out[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
     except ValueError:
         bad = next(p for p in parts[1:] if not _is_number(p))
-        raise UserError(f"{path}, line {lineno}: {bad!r} is not a number") from None
+        shown = repr(bad[:40]) + ("..." if len(bad) > 40 else "")
+        raise UserError(f"{path}, line {lineno}: {shown} is not a number") from None
     return parts[0]
 
 
@@ -346,6 +364,7 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
         for lineno, line in lines:
             if line.strip():
                 raise UserError(f"{path}, line {lineno}: more rows than the {total} the header declares")
+    _check_finite(m, path, "line", lineno0 + 1)
     utf8.report()
     return Vectors(words, m)
 
@@ -385,6 +404,7 @@ def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, o
         pos = sp + 1 + vec_bytes
     if n == total and (buf[pos:].strip() or f.read(1 << 16).strip()):
         raise UserError(f"{path}: more data after the {total} words the header declares")
+    _check_finite(m, path, "word", 1)
     utf8.report()
     return Vectors(words, m)
 
@@ -399,7 +419,7 @@ def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: boo
     size = path.stat().st_size
     if size == 0:
         raise UserError(f"{path}: empty file")
-    with open(path, "rb") as f:
+    with _open(path) as f:
         first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
         header = _parse_header(first)
         if header is None and len(first.split()) < 2:
@@ -435,7 +455,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
         raise UserError(f"{path}: compressed files are not read directly; decompress it first")
-    with open(path, "rb") as f:
+    with _open(path) as f:
         magic = f.read(6)
     if magic.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
         return read_torch(path, limit, which)
