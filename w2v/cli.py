@@ -108,8 +108,17 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
         sys.exit(130)
     except distributed.Follow as failed:  # rank 0 failed before training and says why
         sys.exit(failed.code)
+    except KeyboardInterrupt:  # Ctrl-C outside the epochs, where the trainer cannot checkpoint
+        if main_rank:
+            click.echo("interrupted while preparing or saving the run (no checkpoint is written then): "
+                       "run the command again", err=True)
+        sys.exit(130)
     if main_rank:
-        final_report(model, echo=click.echo)
+        try:
+            final_report(model, echo=click.echo)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted during the report; the trained run is saved in {model.run_dir}", err=True)
+            sys.exit(130)
 
 
 
