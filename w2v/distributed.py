@@ -14,17 +14,20 @@ How the work is shared:
   need over the process group: its settings, the words and counts, the parameters and
   each rank's shard of the ids. Other machines need neither the corpus nor a shared
   filesystem, and only rank 0 writes files or prints.
-- An epoch's chunks (about --batch-words words of whole sentences) are dealt in turn:
+- An epoch's chunks (whole sentences, --batch-words words or fewer) are dealt in turn:
   rank r trains chunks r, r+W, r+2W, ... with its own --threads hogwild threads and the
   same C kernel (or PyTorch path). All ranks work on the same stretch of the corpus at
   the same time, as the threads of one process do, and a chunk's random stream depends
   only on (seed, epoch, chunk), never on which rank trains it.
-- Model averaging (local SGD, as Spark MLlib's word2vec): ranks train on their own for a
-  round of about --sync-words words each, then all_reduce the input, output and HS
-  matrices. Each row is averaged over the ranks that changed it in the round
-  (row = old + sum of changes / number of ranks that changed it), so a word that only one
-  rank saw keeps its whole update rather than 1/W of it. After every round, and so at
-  every epoch's end, all ranks hold the same matrices.
+- Local SGD with summed updates: ranks train on their own copies for a round, then
+  all_reduce what changed, so every rank's updates land, as every thread's do in hogwild
+  (averaging instead would halve the learning rate with 2 processes: 7.5% analogies
+  instead of 10.5% on the default corpus). Summing updates that are a round stale
+  overshoots on the rows updated most, and those are few: the rows of frequent words
+  (occurring at least HOT_OCCURRENCES times in --sync-words words) are summed every
+  --sync-words / HOT_SYNCS words, all rows every --sync-words words (per process), at
+  the end of each epoch and before stopping. On the default corpus with 2 processes that
+  is 2,000 of 23,000 rows every 100k words, and the accuracy of one process.
 - The learning rate decays over each rank's own words (its shard × epochs); shards are
   balanced to within a chunk, so this is the one-process schedule.
 - SIGINT/SIGTERM on any rank is agreed on at the end of the round: all ranks stop there,
@@ -35,7 +38,7 @@ How the work is shared:
   epoch ends and agreed stops, atomically, so the last one stays resumable.
 - Resume: `torchrun ... -m w2v train --resume RUN` on the same machines. A checkpoint from
   an epoch's end resumes with any number of processes (or none); one from an agreed stop
-  in mid-epoch needs the same number.
+  in mid-epoch needs the same number of processes and threads.
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ if TYPE_CHECKING:
 # --dist-timeout instead.
 PREPARE_TIMEOUT = timedelta(hours=6)
 _PIECE = 1 << 24  # ids per message when sending shards (64 MB)
+# Rounds: the rows of frequent words are summed this many times per --sync-words, all rows once.
+HOT_SYNCS = 10
+# A word is frequent when it occurs this many times, on average, in --sync-words words.
+HOT_OCCURRENCES = 50
 # Settings that stay each process's own; everything else comes from rank 0.
 _LOCAL_SETTINGS = ("threads", "device", "progress", "tensorboard", "evaluate")
 
@@ -207,6 +214,10 @@ class Distributed:
         # which waits for rank 0 to read the corpus, waits longer.
         with self._collective("setting up the process group"):
             self.group = dist.new_group(timeout=timedelta(seconds=config.dist_timeout))
+            # Chunks are cut so that every thread of the busiest process has one each round.
+            threads = torch.tensor([config.threads or 1], dtype=torch.int64)
+            dist.all_reduce(threads, op=dist.ReduceOp.MAX, group=self.group)
+        self.max_threads = int(threads.item())
         self.config = config
         self.stopping = False  # a stop agreed on by all ranks
         self.round = 0
@@ -255,8 +266,11 @@ class Distributed:
         if self.is_main:
             try:
                 data, params, progress, corpus_info = build()
-                bounds = chunk_bounds(data.offsets, trainer.config.batch_words).astype(np.int64)
+                bounds = chunk_bounds(data.offsets, self._chunk_words(trainer.config)).astype(np.int64)
                 saved = self._resumed
+                if saved is not None and _mid_epoch(saved) and saved.get("chunk_words") != self._chunk_words(trainer.config):
+                    raise UserError("this checkpoint was written in the middle of an epoch with other chunks: "
+                                    "resume with the --threads it was trained with")
                 if saved is not None and _mid_epoch(saved) and saved.get("world_size") == self.world:
                     self.round, self.positions = int(saved["round"]), [int(p) for p in saved["positions"]]
                 else:
@@ -292,9 +306,13 @@ class Distributed:
         self.config = c = trainer.config
         bounds, chunk_tokens = head["bounds"], head["chunk_tokens"]
         n_chunks = len(bounds) - 1
-        self.chunks_per_round = max(1, round(c.sync_words / c.batch_words))
+        self.chunks_per_round = max(1, round(c.sync_words / HOT_SYNCS / self._chunk_words(c)))
         most = -(-n_chunks // self.world)  # chunks of the rank with most
         self.rounds = max(1, -(-most // self.chunks_per_round))
+        # Frequent words: rows 0..hot-1 of the input and output matrices (most frequent first)
+        # and the last `hot` Huffman inner nodes (the root's end of the tree).
+        counts = np.asarray(head["counts"], dtype=np.int64)
+        self.hot = int((counts * c.sync_words >= HOT_OCCURRENCES * max(1, int(counts.sum()))).sum())
 
         with self._collective("receiving the parameters from rank 0"):
             for t in (params.input, params.output, params.output_hs):
@@ -328,6 +346,10 @@ class Distributed:
         progress.chunk = self.positions[self.rank]
         return mine, params, progress, corpus_info
 
+    def _chunk_words(self, config: "TrainConfig") -> int:
+        """--batch-words, made smaller if need be to give every thread a chunk in each round."""
+        return max(1, min(config.batch_words, config.sync_words // HOT_SYNCS // self.max_threads))
+
     # --- training --------------------------------------------------------------------
     def begin(self, params: "Parameters", progress: "Progress") -> tuple[int, int]:
         """Before the first round: keep the matrices as they stand (rounds average changes to them).
@@ -335,6 +357,7 @@ class Distributed:
         Returns this rank's learning-rate clock: words it has trained, and will train in all.
         """
         self._snapshots = [t.detach().clone() for t in _matrices(params)]
+        self._from_end = [t is params.output_hs for t in _matrices(params)]  # HS: hot nodes at the end
         self._base = (progress.words_done, progress.loss_sum, progress.loss_count)
         done = progress.epoch * self.local_words_per_epoch + int(self._offsets[self.bounds[progress.chunk]])
         return done, max(1, self.local_words_per_epoch * self.config.epochs)
@@ -357,16 +380,20 @@ class Distributed:
         stats[2] = progress.loss_count - self._base[2]
         stats[3] = 1.0 if stop.is_set() else 0.0
         stats[4 + self.rank] = position
-        with self._collective("averaging the model"):
+        with self._collective("combining the processes' updates"):
             self.dist.all_reduce(stats, group=self.group)
+            stopping = stats[3].item() > 0
+            # All rows at every HOT_SYNCS-th round, at an epoch's end and before stopping (so that
+            # checkpoints and the final model hold every rank's updates); frequent rows otherwise.
+            full = stopping or self.round + 1 >= self.rounds or (self.round + 1) % HOT_SYNCS == 0
             if self.world > 1:
-                self._average(_matrices(params))
+                self._sum_changes(_matrices(params), full)
         progress.words_done = self._base[0] + int(round(stats[0].item()))
         progress.loss_sum = self._base[1] + stats[1].item()
         progress.loss_count = self._base[2] + stats[2].item()
         self._base = (progress.words_done, progress.loss_sum, progress.loss_count)
         self.positions = [int(p) for p in stats[4:].tolist()]
-        if stats[3].item() > 0:
+        if stopping:
             self.stopping = True
             stop.set()
             return False
@@ -376,29 +403,31 @@ class Distributed:
         self.round, self.positions = 0, [0] * self.world
         return False
 
-    def _average(self, matrices: list[torch.Tensor]) -> None:
-        """Each row becomes old + (sum of the ranks' changes) / (number of ranks that changed it)."""
-        touched = []
-        for m, old in zip(matrices, self._snapshots):
-            m.sub_(old)
-            touched.append((m != 0).any(dim=1))
-        counts = torch.cat(touched).to(torch.float32)
-        self.dist.all_reduce(counts, group=self.group)
-        for m in matrices:
+    def _sum_changes(self, matrices: list[torch.Tensor], full: bool) -> None:
+        """Rows become their value at the last sync plus every rank's change since (hogwild's sum).
+
+        all_reduce adds the W ranks' rows (old + change_r); W - 1 copies of old come off again.
+        """
+        for m, old, from_end in zip(matrices, self._snapshots, self._from_end):
+            if not full:
+                rows = slice(max(0, len(m) - self.hot), None) if from_end else slice(0, self.hot)
+                m, old = m[rows], old[rows]
+                if not len(m):
+                    continue
             self.dist.all_reduce(m, group=self.group)
-        for m, old, n in zip(matrices, self._snapshots, counts.clamp_(min=1).split([len(m) for m in matrices])):
-            m.div_(n.unsqueeze(1)).add_(old)
+            m.sub_(old, alpha=self.world - 1)
             old.copy_(m)
 
     def state(self) -> dict[str, Any]:
         """What checkpoint.pt needs beyond the one-process progress: where each rank stands."""
         return {"world_size": self.world, "round": self.round, "positions": list(self.positions),
-                "batch_words": self.config.batch_words, "sync_words": self.config.sync_words}
+                "chunk_words": self._chunk_words(self.config), "sync_words": self.config.sync_words}
 
     def describe(self) -> dict[str, Any]:
         """For config.json."""
         return {"world_size": self.world, "backend": str(self.dist.get_backend()),
-                "sync_words": self.config.sync_words}
+                "sync_words": self.config.sync_words, "frequent_rows": self.hot,
+                "chunk_words": self._chunk_words(self.config), "rounds_per_epoch": self.rounds}
 
     def close(self) -> None:
         if self.owns_group and self.dist.is_initialized():
