@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -205,15 +206,16 @@ class Distributed:
             # gloo carries CPU tensors (settings, ids, the CPU matrices); nccl the CUDA matrices.
             backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
             try:
-                dist.init_process_group(backend, timeout=PREPARE_TIMEOUT)
+                dist.init_process_group(backend, timeout=timedelta(seconds=config.dist_timeout))
             except (RuntimeError, ValueError) as e:
                 raise LostPeer(f"could not join the process group: {_first_line(e)}") from None
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        # Training collectives wait --dist-timeout for a silent process; the default group,
-        # which waits for rank 0 to read the corpus, waits longer.
+        # Training collectives (the default group) wait --dist-timeout for a silent process;
+        # `prep`, which waits for rank 0 to read the corpus and sends the shards, waits longer.
+        self.group = None
         with self._collective("setting up the process group"):
-            self.group = dist.new_group(timeout=timedelta(seconds=config.dist_timeout))
+            self.prep = dist.new_group(timeout=PREPARE_TIMEOUT)
             # Chunks are cut so that every thread of the busiest process has one each round.
             threads = torch.tensor([config.threads or 1], dtype=torch.int64)
             dist.all_reduce(threads, op=dist.ReduceOp.MAX, group=self.group)
@@ -246,8 +248,13 @@ class Distributed:
         return message
 
     def resume_command(self) -> str:
+        """The command that continues this run: the same number of processes on the same machines."""
         out = self.config.out if getattr(self, "config", None) else "RUN"
-        return f"torchrun --nproc_per_node=... -m w2v train --resume {out}  ({self.world} processes in all)"
+        here = local_processes()
+        if here >= self.world:
+            return f"torchrun --nproc_per_node={self.world} -m w2v train --resume {out}"
+        return (f"torchrun --nnodes={self.world // here} --nproc_per_node={here} --node_rank=... "
+                f"--rdzv_backend=c10d --rdzv_endpoint=HOST:PORT -m w2v train --resume {out}")
 
     # --- before training -----------------------------------------------------------------
     def prepare(self, trainer: "Trainer", build: Callable[[], tuple]) -> tuple:
@@ -286,10 +293,10 @@ class Distributed:
             except BaseException as e:
                 failure = {"error": f"rank 0 failed: {_first_line(e)}", "code": 130 if isinstance(e, KeyboardInterrupt) else 2}
                 with contextlib.suppress(Exception):
-                    dist.broadcast_object_list([failure], src=0)
+                    dist.broadcast_object_list([failure], src=0, group=self.prep)
                 raise
         with self._collective("waiting for rank 0 to read the corpus"):
-            dist.broadcast_object_list(message, src=0)
+            dist.broadcast_object_list(message, src=0, group=self.prep)
         head = message[0]
         if "error" in head:
             raise Follow(head["error"], head["code"])
@@ -317,15 +324,15 @@ class Distributed:
         with self._collective("receiving the parameters from rank 0"):
             for t in (params.input, params.output, params.output_hs):
                 if t.numel():
-                    dist.broadcast(t, src=0)
+                    dist.broadcast(t, src=0, group=self.prep)
         with self._collective("sending each process its share of the corpus"):
             if self.is_main:
                 for r in range(1, self.world):
                     shard = deal(data.offsets, bounds, self.world, r)
-                    dist.send(torch.from_numpy(shard.offsets), dst=r)
+                    dist.send(torch.from_numpy(shard.offsets), dst=r, group=self.prep)
                     ids = gather_ids(data.ids, shard)
                     for at in range(0, len(ids), _PIECE):
-                        dist.send(torch.from_numpy(ids[at : at + _PIECE]), dst=r)
+                        dist.send(torch.from_numpy(ids[at : at + _PIECE]), dst=r, group=self.prep)
                     del ids
                 shard = deal(data.offsets, bounds, self.world, 0)
                 mine = Encoded(data.dictionary, gather_ids(data.ids, shard), shard.offsets, data.raw_tokens)
@@ -335,10 +342,10 @@ class Distributed:
                 sentences = bounds[self.chunk_ids + 1] - bounds[self.chunk_ids]
                 self.bounds = np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64)
                 offsets = np.empty(int(self.bounds[-1]) + 1, dtype=np.int64)
-                dist.recv(torch.from_numpy(offsets), src=0)
+                dist.recv(torch.from_numpy(offsets), src=0, group=self.prep)
                 ids = np.empty(int(chunk_tokens[self.chunk_ids].sum()), dtype=np.int32)
                 for at in range(0, len(ids), _PIECE):
-                    dist.recv(torch.from_numpy(ids[at : at + _PIECE]), src=0)
+                    dist.recv(torch.from_numpy(ids[at : at + _PIECE]), src=0, group=self.prep)
                 mine = Encoded(dictionary, ids, offsets, int(head["raw_tokens"]))
         self.words_per_epoch = int(chunk_tokens.sum())
         self.local_words_per_epoch = int(mine.offsets[-1])
@@ -464,6 +471,7 @@ def check_resume(saved: dict[str, Any] | None, progress: "Progress", group: "Dis
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(error).strip())  # gloo's "[.../pair.cc:537] " prefix
+    text = text.split(" This is typically caused")[0]
     line = text.splitlines()[0] if text else type(error).__name__
     return line if len(line) <= 240 else line[:237] + "..."
