@@ -23,7 +23,10 @@ def temporary_name(path: Path) -> Path:
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; on success flush, fsync and rename it over `path`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, no permission, ...
+        raise UserError(f"cannot create the folder {path.parent}: {e.strerror or e}") from None
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a file name")
     tmp = temporary_name(path)
@@ -38,6 +41,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
         _discard(tmp)
         if _out_of_space(e):
             raise UserError(f"no space left on the device while writing {path}; the previous file is kept") from None
+        if isinstance(e, OSError):  # permissions, read-only file system, I/O error: not a bug in w2v
+            raise UserError(f"cannot write {path}: {e.strerror or e}; the previous file is kept") from None
         raise
 
 
@@ -57,6 +62,6 @@ def _out_of_space(e: BaseException | None) -> bool:
     return False
 
 
-def _discard(tmp: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+def _discard(tmp: str | os.PathLike) -> None:
+    with contextlib.suppress(OSError):  # never created, or a read-only file system
         os.unlink(tmp)
