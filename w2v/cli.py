@@ -34,6 +34,10 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="w2v", message="w2v %(version)s")
 def main() -> None:
     """Train word2vec vectors (skip-gram, CBOW) and use them."""
+    import warnings
+
+    # Warnings (e.g. words with bad UTF-8 in a vectors file) as one `warning: ...` line, not Python's two.
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
 
 
 # --- training commands (train) ---
