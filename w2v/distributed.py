@@ -197,8 +197,12 @@ class Distributed:
             if missing:
                 raise UserError(f"--distributed needs the environment torchrun sets ({', '.join(missing)} missing): "
                                 "launch with `torchrun --nproc_per_node=N -m w2v train ...`")
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", _env_int("LOCAL_RANK", 0))
+        if device.type == "cuda" and device.index is None:  # one GPU per process: cuda:LOCAL_RANK
+            local = _env_int("LOCAL_RANK", 0)
+            if local >= torch.cuda.device_count():
+                raise UserError(f"process {local} on this machine has no GPU of its own ({torch.cuda.device_count()} "
+                                f"here): start at most that many per machine (--nproc_per_node), or pass --device cpu")
+            device = torch.device("cuda", local)
         if device.type == "cuda":
             torch.cuda.set_device(device)
         self.device = device
@@ -232,7 +236,9 @@ class Distributed:
     def _collective(self, what: str) -> Iterator[None]:
         try:
             yield
-        except RuntimeError as e:  # gloo/nccl errors, timeouts (DistError subclasses RuntimeError)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as e:  # gloo/nccl errors and timeouts are RuntimeErrors (DistError too)
             raise LostPeer(self._lost_message(what, e)) from None
 
     def _lost_message(self, what: str, error: BaseException) -> str:
