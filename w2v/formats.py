@@ -160,7 +160,13 @@ def _torch_load(path: Path) -> object:
             return torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # pickle/zip errors have many types; all mean "not a clean torch file"
         raise UserError(f"{path}: not a torch file that loads with weights_only=True "
-                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                        f"({type(e).__name__}: {_first_sentence(str(e))})") from None
+
+
+def _first_sentence(text: str) -> str:
+    """torch's load errors run to several sentences of advice (some on how to unpickle): keep the first."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.split(". ")[0].rstrip(".")
 
 
 def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[list[str], list[int] | None]:
