@@ -88,7 +88,8 @@ def main() -> None:
               help="Train in torchrun's process group even with one process (it is used whenever torchrun "
               "starts several: `torchrun --nproc_per_node=N -m w2v train ...`).")
 @click.option("--sync-words", type=int, default=1_000_000,
-              help="Under torchrun: words each process trains between averages of the model.")
+              help="Under torchrun: words each process trains between exchanges of every row's updates; "
+              "frequent words' rows are exchanged 10 times as often. Lower: closer to one process; higher: faster.")
 @click.option("--dist-timeout", type=float, default=600.0,
               help="Under torchrun: seconds to wait for a silent process before stopping with an error.")
 @user_errors

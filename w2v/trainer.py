@@ -264,7 +264,7 @@ class Trainer:
                         failed.append(e)
                         self.stop.set()  # the other workers stop at their next chunk
 
-                while True:  # one pass; under torchrun one per round, each ended by averaging the model
+                while True:  # one pass; under torchrun one per round, each ended by adding up all processes' updates
                     workers = [threading.Thread(target=work, daemon=True) for _ in range(c.threads if use_native else 1)]
                     for w in workers:
                         w.start()
