@@ -365,7 +365,7 @@ class Distributed:
 
     # --- training --------------------------------------------------------------------
     def begin(self, params: "Parameters", progress: "Progress") -> tuple[int, int]:
-        """Before the first round: keep the matrices as they stand (rounds average changes to them).
+        """Before the first round: keep the matrices as they stand (each sync adds up the changes to them).
 
         Returns this rank's learning-rate clock: words it has trained, and will train in all.
         """
@@ -443,9 +443,11 @@ class Distributed:
                 "chunk_words": self._chunk_words(self.config), "rounds_per_epoch": self.rounds}
 
     def close(self) -> None:
-        if self.owns_group and self.dist.is_initialized():
-            with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):
+            if self.owns_group and self.dist.is_initialized():
                 self.dist.destroy_process_group()
+            elif self.dist.is_initialized():
+                self.dist.destroy_process_group(self.prep)
 
 
 def _matrices(params: "Parameters") -> list[torch.Tensor]:
@@ -466,7 +468,7 @@ def check_resume(saved: dict[str, Any] | None, progress: "Progress", group: "Dis
     if group is not None:
         group._resumed = saved
     if saved is None:
-        if progress.chunk and group is not None and world > 1:
+        if progress.chunk and group is not None:  # its chunks are not the ones a group deals
             raise UserError("this checkpoint was written by one process in the middle of an epoch: "
                             "resume it without torchrun (`w2v train --resume ...`)")
         return
