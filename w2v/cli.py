@@ -87,7 +87,7 @@ def main() -> None:
 @click.option("--distributed", is_flag=True,
               help="Train in torchrun's process group even with one process (it is used whenever torchrun "
               "starts several: `torchrun --nproc_per_node=N -m w2v train ...`).")
-@click.option("--sync-words", type=int, default=1_000_000,
+@click.option("--sync-words", type=int, default=500_000,
               help="Under torchrun: words each process trains between exchanges of every row's updates; "
               "frequent words' rows are exchanged 10 times as often. Lower: closer to one process; higher: faster.")
 @click.option("--dist-timeout", type=float, default=600.0,

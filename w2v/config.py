@@ -50,7 +50,7 @@ class TrainConfig:
     progress: bool = True
     # Several processes (w2v/distributed.py): on whenever torchrun starts more than one.
     distributed: bool = False  # insist on torchrun's process group even with one process
-    sync_words: int = 1_000_000  # words each process trains between exchanges of all rows (frequent rows: 10x as often)
+    sync_words: int = 500_000  # words each process trains between exchanges of all rows (frequent rows: 10x as often)
     dist_timeout: float = 600.0  # seconds a collective waits for a silent process
 
     def resolved(self) -> "TrainConfig":
