@@ -104,21 +104,20 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
     from w2v.report import final_report
     from w2v.trainer import Interrupted
 
-    main_rank = distributed.rank() == 0  # under torchrun only rank 0 speaks
-    try:
+    try:  # under torchrun only the leading process speaks (distributed.reporting())
         model = distributed.resume(resume_dir) if resume_dir is not None else w2v.train(list(paths), **options)
     except Interrupted as stopped:
-        if main_rank:
+        if distributed.reporting():
             click.echo(str(stopped), err=True)
         sys.exit(130)
-    except distributed.Follow as failed:  # rank 0 failed before training and says why
+    except distributed.Follow as failed:  # the leading process failed before training and says why
         sys.exit(failed.code)
     except KeyboardInterrupt:  # Ctrl-C outside the epochs, where the trainer cannot checkpoint
-        if main_rank:
+        if distributed.reporting():
             click.echo("interrupted while preparing or saving the run (no checkpoint is written then): "
                        "run the command again", err=True)
         sys.exit(130)
-    if main_rank:
+    if distributed.reporting():
         try:
             final_report(model, echo=click.echo)
         except KeyboardInterrupt:

@@ -9,11 +9,14 @@ run in one process never comes here: no process group, no change, no cost.
 
 How the work is shared:
 
-- Rank 0 reads the corpus and builds the vocabulary and ids in its run folder, as a single
-  process does (or reads its checkpoint to resume), then sends the other ranks what they
-  need over the process group: its settings, the words and counts, the parameters and
-  each rank's shard of the ids. Other machines need neither the corpus nor a shared
-  filesystem, and only rank 0 writes files or prints.
+- One process leads: the first rank (in torchrun's order) whose machine has the corpus
+  (to resume: the run folder's checkpoint), so rank 0 when every machine has them. It
+  reads the corpus and builds the vocabulary and ids in its run folder, as a single
+  process does (or reads its checkpoint), then sends the others what they need over the
+  process group: its settings, the words and counts, the parameters and each rank's
+  shard of the ids. Other machines need neither the corpus nor a shared filesystem, and
+  only the leader writes files or prints. (torchrun's c10d rendezvous numbers machines
+  in an order of its own, so with the corpus on one machine rank 0 may be elsewhere.)
 - An epoch's chunks (whole sentences, --batch-words words or fewer) are dealt in turn:
   rank r trains chunks r, r+W, r+2W, ... with its own --threads hogwild threads and the
   same C kernel (or PyTorch path). All ranks work on the same stretch of the corpus at
@@ -31,7 +34,7 @@ How the work is shared:
 - The learning rate decays over each rank's own words (its shard × epochs); shards are
   balanced to within a chunk, so this is the one-process schedule.
 - SIGINT/SIGTERM on any rank is agreed on at the end of the round: all ranks stop there,
-  rank 0 writes checkpoint.pt (with where each rank stood) and every rank exits 130.
+  the leader writes checkpoint.pt (with where each rank stood) and every rank exits 130.
 - A rank that dies breaks the group: the others fail in their next collective (at once
   if its process died, after --dist-timeout if its machine went silent), say so in one
   line and exit non-zero, and torchrun stops the rest. Checkpoints are only written at
@@ -62,8 +65,8 @@ if TYPE_CHECKING:
     from w2v.model import Parameters
     from w2v.trainer import Progress, Trainer
 
-# Ranks other than 0 wait this long for rank 0 to read the corpus and build the vocabulary
-# (a dead rank 0 is noticed at once: its sockets close); training collectives use
+# The other ranks wait this long for the leader to read the corpus and build the vocabulary
+# (a dead leader is noticed at once: its sockets close); training collectives use
 # --dist-timeout instead.
 PREPARE_TIMEOUT = timedelta(hours=6)
 _PIECE = 1 << 24  # ids per message when sending shards (64 MB)
@@ -71,7 +74,7 @@ _PIECE = 1 << 24  # ids per message when sending shards (64 MB)
 HOT_SYNCS = 10
 # A word is frequent when it occurs this many times, on average, in --sync-words words.
 HOT_OCCURRENCES = 50
-# Settings that stay each process's own; everything else comes from rank 0.
+# Settings that stay each process's own; everything else comes from the leader.
 _LOCAL_SETTINGS = ("threads", "device", "progress", "tensorboard", "evaluate")
 
 
@@ -80,7 +83,7 @@ class LostPeer(UserError):
 
 
 class Follow(Exception):
-    """Raised on ranks other than 0 when rank 0 failed before training; rank 0 reports why."""
+    """Raised on the other ranks when the leader failed before training; the leader reports why."""
 
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
@@ -103,7 +106,7 @@ def world_size() -> int:
 
 
 def rank() -> int:
-    """This process's RANK under torchrun (0 outside it): only rank 0 prints and writes."""
+    """This process's RANK under torchrun (0 outside it)."""
     return _env_int("RANK", 0)
 
 
@@ -117,23 +120,38 @@ def local_processes() -> int:
     return max(1, _env_int("LOCAL_WORLD_SIZE", 1))
 
 
-def start(config: "TrainConfig", device: torch.device) -> "Distributed | None":
+_reporting = True  # False in a process that follows another's lead
+
+
+def reporting() -> bool:
+    """Whether this process prints the run's summary: alone, or the leader of its group."""
+    return _reporting
+
+
+def start(config: "TrainConfig", device: torch.device, resume: bool = False) -> "Distributed | None":
     """The process group for this run, or None for a plain single-process run."""
     if not requested(config):
         return None
-    return Distributed(config, device)
+    return Distributed(config, device, resume)
+
+
+def _holds_input(config: "TrainConfig", resume: bool) -> bool:
+    """Whether this machine can lead: it has the run's checkpoint (to resume) or every corpus path."""
+    if resume:
+        return (Path(config.out) / "checkpoint.pt").exists()
+    return all(Path(p).exists() for p in config.paths)
 
 
 def resume(run_dir: str) -> Any:
     """`w2v.resume` that also works on a machine without the run folder (ranks other than 0).
 
-    Those ranks take the settings, vocabulary, parameters and their ids from rank 0.
+    Those ranks take the settings, vocabulary, parameters and their ids from the leader.
     """
     import w2v
     from w2v.config import TrainConfig
     from w2v.trainer import Trainer
 
-    if world_size() == 1 or rank() == 0:
+    if world_size() == 1 or (Path(run_dir) / "config.json").exists():
         return w2v.resume(run_dir)
     return Trainer(TrainConfig(out=str(run_dir), distributed=True), resume=True).run()
 
@@ -185,7 +203,7 @@ def gather_ids(ids: np.ndarray, shard: Shard) -> np.ndarray:
 class Distributed:
     """This process's place in the group, and the collectives the trainer calls."""
 
-    def __init__(self, config: "TrainConfig", device: torch.device) -> None:
+    def __init__(self, config: "TrainConfig", device: torch.device, resume: bool = False) -> None:
         import torch.distributed as dist
 
         if not dist.is_available():
@@ -214,16 +232,24 @@ class Distributed:
             except (RuntimeError, ValueError) as e:
                 raise LostPeer(f"could not join the process group: {_first_line(e)}") from None
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
-        self.is_main = self.rank == 0
         # Training collectives (the default group) wait --dist-timeout for a silent process;
-        # `prep`, which waits for rank 0 to read the corpus and sends the shards, waits longer.
+        # `prep`, which waits for the leader to read the corpus and sends the shards, waits longer.
         self.group = None
         with self._collective("setting up the process group"):
             self.prep = dist.new_group(timeout=PREPARE_TIMEOUT)
-            # Chunks are cut so that every thread of the busiest process has one each round.
+            # Chunks are cut so that every thread of the busiest process has one each round; the
+            # leader is the first rank that has the corpus (or checkpoint).
             threads = torch.tensor([config.threads or 1], dtype=torch.int64)
             dist.all_reduce(threads, op=dist.ReduceOp.MAX, group=self.group)
+            holds = torch.zeros(self.world, dtype=torch.int64)
+            holds[self.rank] = int(_holds_input(config, resume))
+            dist.all_reduce(holds, group=self.group)
         self.max_threads = int(threads.item())
+        holders = holds.nonzero().flatten().tolist()
+        self.leader = holders[0] if holders else 0  # none: rank 0 leads, and says what is missing
+        self.is_main = self.rank == self.leader
+        global _reporting
+        _reporting = self.is_main
         self.config = config
         self.stopping = False  # a stop agreed on by all ranks
         self.round = 0
@@ -264,7 +290,7 @@ class Distributed:
 
     # --- before training -----------------------------------------------------------------
     def prepare(self, trainer: "Trainer", build: Callable[[], tuple]) -> tuple:
-        """Rank 0 runs `build` (vocabulary and ids, or the checkpoint) and shares the result.
+        """The leader runs `build` (vocabulary and ids, or the checkpoint) and shares the result.
 
         Every rank returns (data, params, progress, corpus_info), `data` being its own shard.
         """
@@ -297,17 +323,18 @@ class Distributed:
                     "shapes": [tuple(t.shape) for t in (params.input, params.output, params.output_hs)],
                 }]
             except BaseException as e:
-                failure = {"error": f"rank 0 failed: {_first_line(e)}", "code": 130 if isinstance(e, KeyboardInterrupt) else 2}
+                failure = {"error": f"process {self.rank} failed: {_first_line(e)}",
+                           "code": 130 if isinstance(e, KeyboardInterrupt) else 2}
                 with contextlib.suppress(Exception):
-                    dist.broadcast_object_list([failure], src=0, group=self.prep)
+                    dist.broadcast_object_list([failure], src=self.leader, group=self.prep)
                 raise
-        with self._collective("waiting for rank 0 to read the corpus"):
-            dist.broadcast_object_list(message, src=0, group=self.prep)
+        with self._collective(f"waiting for process {self.leader} to read the corpus"):
+            dist.broadcast_object_list(message, src=self.leader, group=self.prep)
         head = message[0]
         if "error" in head:
             raise Follow(head["error"], head["code"])
         if not self.is_main:
-            # Rank 0's settings, so every rank trains the same model whatever its command line said.
+            # The leader's settings, so every rank trains the same model whatever its command line said.
             local = {k: getattr(trainer.config, k) for k in _LOCAL_SETTINGS}
             trainer.config = TrainConfig.from_dict({**head["config"], **local, "progress": False, "tensorboard": False})
             trainer.run_dir = Path(trainer.config.out)
@@ -327,20 +354,20 @@ class Distributed:
         counts = np.asarray(head["counts"], dtype=np.int64)
         self.hot = int((counts * c.sync_words >= HOT_OCCURRENCES * max(1, int(counts.sum()))).sum())
 
-        with self._collective("receiving the parameters from rank 0"):
+        with self._collective(f"receiving the parameters from process {self.leader}"):
             for t in (params.input, params.output, params.output_hs):
                 if t.numel():
-                    dist.broadcast(t, src=0, group=self.prep)
+                    dist.broadcast(t, src=self.leader, group=self.prep)
         with self._collective("sending each process its share of the corpus"):
             if self.is_main:
-                for r in range(1, self.world):
+                for r in (r for r in range(self.world) if r != self.rank):
                     shard = deal(data.offsets, bounds, self.world, r)
                     dist.send(torch.from_numpy(shard.offsets), dst=r, group=self.prep)
                     ids = gather_ids(data.ids, shard)
                     for at in range(0, len(ids), _PIECE):
                         dist.send(torch.from_numpy(ids[at : at + _PIECE]), dst=r, group=self.prep)
                     del ids
-                shard = deal(data.offsets, bounds, self.world, 0)
+                shard = deal(data.offsets, bounds, self.world, self.rank)
                 mine = Encoded(data.dictionary, gather_ids(data.ids, shard), shard.offsets, data.raw_tokens)
                 self.chunk_ids, self.bounds = shard.chunk_ids, shard.bounds
             else:
@@ -348,10 +375,10 @@ class Distributed:
                 sentences = bounds[self.chunk_ids + 1] - bounds[self.chunk_ids]
                 self.bounds = np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64)
                 offsets = np.empty(int(self.bounds[-1]) + 1, dtype=np.int64)
-                dist.recv(torch.from_numpy(offsets), src=0, group=self.prep)
+                dist.recv(torch.from_numpy(offsets), src=self.leader, group=self.prep)
                 ids = np.empty(int(chunk_tokens[self.chunk_ids].sum()), dtype=np.int32)
                 for at in range(0, len(ids), _PIECE):
-                    dist.recv(torch.from_numpy(ids[at : at + _PIECE]), src=0, group=self.prep)
+                    dist.recv(torch.from_numpy(ids[at : at + _PIECE]), src=self.leader, group=self.prep)
                 mine = Encoded(dictionary, ids, offsets, int(head["raw_tokens"]))
         self.words_per_epoch = int(chunk_tokens.sum())
         self.local_words_per_epoch = int(mine.offsets[-1])

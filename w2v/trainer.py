@@ -120,7 +120,7 @@ class Trainer:
     # --- the run ---------------------------------------------------------------------
     def run(self) -> "Word2Vec":
         # Under torchrun, join the process group (w2v/distributed.py); one process: None, nothing changes.
-        self.dist = distributed.start(self.config, self._device())
+        self.dist = distributed.start(self.config, self._device(), self.resume)
         try:
             return self._run()
         finally:
