@@ -222,6 +222,10 @@ def test_resume_with_a_damaged_checkpoint(tmp_path: Path) -> None:
     (run / "model.pt").rename(run / "checkpoint.pt")
     (run / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:1000])
     one_line_error(*cli("train", "--resume", run), "checkpoint.pt does not load")
+    config = (run / "config.json").read_text()
+    (run / "config.json").write_text(config[: len(config) // 2])
+    one_line_error(*cli("train", "--resume", run), "config.json is damaged (JSONDecodeError)")
+    (run / "config.json").write_text(config)
     (run / "ids.npy").unlink()
     one_line_error(*cli("train", "--resume", run), "no ids.npy")
 
@@ -344,6 +348,20 @@ def test_similarity_file_with_malformed_lines(tmp_path: Path, small_vectors: Pat
 def test_missing_evaluation_files(tmp_path: Path, small_vectors: Path) -> None:
     one_line_error(*cli("evaluate", small_vectors, "--analogies", tmp_path / "none.txt"), "none.txt not found")
     one_line_error(*cli("evaluate", small_vectors, "--similarity", tmp_path / "none.tsv"), "none.tsv not found")
+
+
+def test_unreadable_evaluation_file(tmp_path: Path, small_vectors: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    questions = tmp_path / "q.txt"
+    questions.write_text(": s\nman king woman queen\n")
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(questions):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refusing_open)
+    one_line_error(*cli("evaluate", small_vectors, "--analogies", questions), "cannot read", "Permission denied")
 
 
 def test_vectors_with_bad_utf8_words_load_with_a_one_line_warning(tmp_path: Path) -> None:

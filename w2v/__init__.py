@@ -39,8 +39,12 @@ def resume(run_dir: str, **overrides: Any):
     if not Path(run_dir).is_dir():
         raise UserError(f"{run_dir} not found: --resume takes the run folder of an interrupted run")
     _check_resumable(Path(run_dir))
-    meta = json.loads((Path(run_dir) / "config.json").read_text())
-    config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
+    try:
+        meta = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
+        config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
+    except (ValueError, KeyError, TypeError, OSError) as e:
+        raise UserError(f"{Path(run_dir) / 'config.json'} is damaged ({type(e).__name__}): "
+                        "start the run again with --overwrite") from None
     return Trainer(config, resume=True).run()
 
 

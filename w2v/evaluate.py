@@ -123,6 +123,8 @@ def _open(path: str | os.PathLike):
         return open(path, "rb")
     except FileNotFoundError:
         raise UserError(f"{path} not found") from None
+    except OSError as e:  # permissions, a folder given through the API
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vocab: int | None = 30_000,
