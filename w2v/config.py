@@ -85,6 +85,8 @@ class TrainConfig:
         need(self.dim >= 1, f"--dim must be at least 1, not {self.dim}")
         need(self.window >= 1, f"--window must be at least 1, not {self.window}")
         need(self.negative >= 0, f"--negative must be 0 or more, not {self.negative}")
+        # word2vec uses 5-25; thousands only make a run crawl (and buffers scale with it).
+        need(self.negative <= 1000, f"--negative must be at most 1000, not {self.negative}")
         need(self.negative > 0 or self.hs, "--negative 0 needs --hs: nothing would be trained")
         need(self.sample >= 0, f"--sample must be 0 or more, not {self.sample}")
         need(self.min_count >= 1, f"--min-count must be at least 1, not {self.min_count}")

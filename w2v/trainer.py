@@ -146,10 +146,11 @@ class Trainer:
             f"{corpus_info['tokens']:,} tokens to train per epoch; prepared in {prepare_seconds:.1f} s"
         )
         model = Word2Vec(data.dictionary, params, c, self.run_dir)
+        words_before = progress.words_done  # on resume, words trained before the interruption
         train_seconds = self._train(data, params, progress, device)
         model.params = Parameters(params.input.cpu(), params.output.cpu(), params.output_hs.cpu())
         model.stats = {"prepare_seconds": prepare_seconds, "train_seconds": train_seconds,
-                       "words_per_second": progress.words_done / max(train_seconds, 1e-9),
+                       "words_per_second": (progress.words_done - words_before) / max(train_seconds, 1e-9),
                        "mean_loss": progress.loss_sum / max(progress.loss_count, 1),
                        "epoch_losses": list(progress.epoch_losses)}
         if main:
