@@ -123,7 +123,7 @@ def test_cli_writes_tensorboard_scalars(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--dim", "0"], "--dim"), (["--negative", "-1"], "--negative"), (["--window", "0"], "--window"),
     (["--sample", "-0.1"], "--sample"), (["--epochs", "0"], "--epochs"), (["--alpha", "0"], "--alpha"),
-    (["--negative", "0"], "--hs"),
+    (["--negative", "0"], "--hs"), (["--negative", "5000"], "at most 1000"),
 ])
 def test_cli_option_out_of_range_is_one_line_error(tmp_path, args, message):
     result = CliRunner().invoke(main, ["train", MOBY, "--out", str(tmp_path), *args])
