@@ -174,6 +174,7 @@ def table(results: list[dict]) -> str:
              "|---|---|---|---|---|---|"]
     for (cores, threads, model), by in sorted(groups.items(), key=lambda kv: (-kv[0][1], list(MODELS).index(kv[0][2]))):
         g, w = by.get("gensim", []), by.get("w2v", [])
+        g, w = g[: len(w)], w[: len(g)]  # complete gensim/w2v pairs only
         for label, key, fmt, ratio in metrics:
             gv, wv = [r[key] for r in g], [r[key] for r in w]
             cell = lambda v: f"{fmt(_med(v))} [{fmt(min(v))}-{fmt(max(v))}]" if v else "-"
@@ -184,6 +185,27 @@ def table(results: list[dict]) -> str:
                 pairs = [wr[key] / gr[key] for gr, wr in zip(g, w)]
                 rc = f"**{_med(wv) / _med(gv):.2f}x** [{min(pairs):.2f}-{max(pairs):.2f}]" if pairs else "-"
             lines.append(f"| {threads} | {model} | {label} | {cell(gv)} | {cell(wv)} | {rc} |")
+    return "\n".join(lines)
+
+
+def probes(results: list[dict]) -> str:
+    """The one-off gensim runs of each mode (speed and quality), next to w2v's medians."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r.get("probe"):
+            groups.setdefault((r["threads"], r["model"]), []).append(r)
+    if not groups:
+        return ""
+    lines = ["| threads | model | run | train words/s | analogy % | ws353 |", "|---|---|---|---|---|---|"]
+    for (threads, model), rows in groups.items():
+        for r in rows:
+            lines.append(f"| {threads} | {model} | gensim {r['gensim_mode']}, 1 run | "
+                         f"{r['words_per_s'] / 1e3:,.0f}k | {100 * r['analogy']:.2f} | {r['ws353']:.3f} |")
+        w = [x for x in results if x["system"] == "w2v" and x["model"] == model and x["threads"] == threads]
+        if w:
+            lines.append(f"| {threads} | {model} | w2v, median of {len(w)} | "
+                         f"{_med([x['words_per_s'] for x in w]) / 1e3:,.0f}k | "
+                         f"{100 * _med([x['analogy'] for x in w]):.2f} | {_med([x['ws353'] for x in w]):.3f} |")
     return "\n".join(lines)
 
 
@@ -205,15 +227,19 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="default 5 (quick: 1)")
     p.add_argument("--reps", type=int, default=3, help="alternating gensim/w2v pairs per model")
     p.add_argument("--gensim-mode", choices=("auto", "corpus_file", "iterable"), default=None,
-                   help="auto times both once and keeps the faster (default: auto; quick: corpus_file)")
-    p.add_argument("--report", metavar="JSONL", help="print the table of a saved results file and exit")
+                   help="auto: both modes once first (iterable once per model, as the quality reference), "
+                        "then the faster (default: auto; quick: corpus_file)")
+    p.add_argument("--report", metavar="JSONL", nargs="+", help="print the tables of saved results files and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
         print(json.dumps(worker(json.loads(a.worker))))
         return
     if a.report:
-        print(table([json.loads(l) for l in open(a.report)]))
+        results = [json.loads(line) for f in a.report for line in open(f)]
+        print(table(results))
+        print()
+        print(probes(results))
         return
     models = (a.models or ("sg,cbow" if a.quick else ",".join(MODELS))).split(",")
     for m in models:
@@ -240,21 +266,29 @@ def main() -> None:
               f"(load {r['load']:.2f}{', ' + r['gensim_mode'] if r['system'] == 'gensim' else ''})", flush=True)
 
     if gensim_mode == "auto":
+        # Both gensim modes once: corpus_file on the first model to choose the timed mode, and
+        # iterable on every model as the quality reference with the configured learning rate
+        # (corpus_file with N workers decays alpha only to 1/N of the way within each epoch).
         speeds = {}
-        for mode in ("corpus_file", "iterable"):
-            r = run_one({**base, "system": "gensim", "model": models[0], "seed": 1, "gensim_mode": mode})
-            r["probe"] = True
-            record(r)
-            speeds[mode] = r["words_per_s"]
-        gensim_mode = max(speeds, key=speeds.get)
-        print(f"gensim mode: {gensim_mode} (corpus_file {speeds['corpus_file'] / 1e3:,.0f}k, "
-              f"iterable {speeds['iterable'] / 1e3:,.0f}k words/s on {models[0]})", flush=True)
+        for i, m in enumerate(models):
+            for mode in (("corpus_file", "iterable") if i == 0 else ("iterable",)):
+                r = run_one({**base, "system": "gensim", "model": m, "seed": 1, "gensim_mode": mode})
+                r["probe"] = True
+                record(r)
+                if i == 0:
+                    speeds[mode] = r["words_per_s"]
+            if i == 0:
+                gensim_mode = max(speeds, key=speeds.get)
+                print(f"gensim mode: {gensim_mode} (corpus_file {speeds['corpus_file'] / 1e3:,.0f}k, "
+                      f"iterable {speeds['iterable'] / 1e3:,.0f}k words/s on {m})", flush=True)
     for rep in range(a.reps):
         for m in models:
             for system in ("gensim", "w2v"):
                 record(run_one({**base, "system": system, "model": m, "seed": rep + 1, "gensim_mode": gensim_mode}))
     print()
     print(table(results))
+    print()
+    print(probes(results))
 
 
 if __name__ == "__main__":

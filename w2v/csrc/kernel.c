@@ -17,9 +17,13 @@
  * for a centre word (its reduced window, then the negatives of each of its targets, in
  * the same order as a one-stage loop would, so the random stream and the results are
  * unchanged) and prefetches every row that centre will touch; the *train* stage then
- * scores rows that are already in cache. Per scored row the dot product is one pass and
- * the two axpys are one fused pass; for the usual dimensions (50, 100, 200, 300) the
- * loops are compiled for a constant length.
+ * scores rows that are already in cache. The rows a centre word will touch go into a
+ * queue, and each row the train stage starts prefetches the row LEAD places further on,
+ * so a steady number of misses is in flight (prefetching a whole centre word's rows at
+ * once stalls on the core's miss buffers and gains nothing). Random numbers are generated
+ * RANDOM_AHEAD in advance so the alias-table entries they will read are prefetched too.
+ * Per scored row the dot product is one pass and the two axpys are one fused pass; for
+ * the usual dimensions (50, 100, 200, 300) the loops are compiled for a constant length.
  */
 #include <math.h>
 #include <stdint.h>
@@ -61,7 +65,13 @@ typedef struct {
 #define DRAW_AHEAD 48 /* rows drawn beyond the prefetch point before the next centre word is trained */
 #endif
 #define RANDOM_AHEAD 64 /* random numbers drawn ahead, so their alias-table entries can be prefetched */
-#define MAX_SLOTS 64 /* centre words drawn and not yet trained, at most */
+#define MAX_SLOTS 64
+#ifndef HOT_LEVELS
+/* Huffman-path rows not prefetched: every target's path starts at the root, so the top
+ * levels are always cached, and both threads keep writing them; a prefetch-for-write of
+ * those lines only steals them from the other core an extra time (2 threads: 2.6x slower). */
+#define HOT_LEVELS 6
+#endif /* centre words drawn and not yet trained, at most */
 
 /* sigmoid(a) and log(1 + exp(-a)) at a = i * TABLE_MAX / TABLE_SIZE, side by side (16 kB in
  * all): one cache line serves a lookup of both, and x < 0 is served by symmetry. */
@@ -214,7 +224,7 @@ static inline void enqueue_targets(State *st, int32_t t, const int32_t *neg) {
     }
     if (j->out_hs) {
         const int32_t *pts = j->hs_points + (int64_t)t * j->hs_width;
-        for (int i = 0; i < j->hs_lengths[t]; i++) enqueue(st, j->out_hs + (int64_t)pts[i] * d);
+        for (int i = HOT_LEVELS; i < j->hs_lengths[t]; i++) enqueue(st, j->out_hs + (int64_t)pts[i] * d);
     }
 }
 
@@ -328,7 +338,7 @@ static inline __attribute__((always_inline)) void train_target(State *st, const 
         const uint8_t *codes = j->hs_codes + (int64_t)t * j->hs_width;
         int len = j->hs_lengths[t];
         for (int i = 0; i < len; i++) {
-            prefetch_next(st, d);
+            if (i >= HOT_LEVELS) prefetch_next(st, d);
             *loss += score(h, j->out_hs + (int64_t)pts[i] * d, (float)(1 - codes[i]), alpha, grad, d);
         }
         *count += len;
