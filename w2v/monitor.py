@@ -17,7 +17,7 @@ class Monitor:
         self.last_time, self.last_done = self.start, 0
         self.last_loss, self.last_count = 0.0, 0.0
         self.shown_done = 0
-        self.rate, self.loss = 0.0, float("nan")
+        self.rate, self.loss, self.alpha = 0.0, float("nan"), 0.0
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # import is slow; only when wanted
@@ -33,8 +33,6 @@ class Monitor:
 
     def _status(self) -> str:
         return f"{self.rate / 1e3:,.0f}k words/s  loss {self.loss:.4f}  lr {self.alpha:.6f}"
-
-    alpha = 0.0
 
     def update(self, done: int, loss_sum: float, loss_count: float, alpha: float, force: bool = False) -> None:
         now = time.perf_counter()

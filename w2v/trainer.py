@@ -28,7 +28,7 @@ from w2v.corpus import Corpus
 from w2v.dictionary import Dictionary, build_alias_table
 from w2v.errors import UserError
 from w2v.fileio import atomic_torch_save, atomic_write
-from w2v.model import Parameters, TorchTrainer
+from w2v.model import Parameters, TorchTrainer, Word2Vec
 from w2v.monitor import Monitor
 
 RUN_FILES = ("config.json", "model.pt", "checkpoint.pt")
@@ -118,7 +118,7 @@ class Trainer:
             click.echo(message, err=True)
 
     # --- the run ---------------------------------------------------------------------
-    def run(self) -> "Word2Vec":
+    def run(self) -> Word2Vec:
         # Under torchrun, join the process group (w2v/distributed.py); one process: None, nothing changes.
         self.dist = distributed.start(self.config, self._device(), self.resume)
         try:
@@ -127,9 +127,7 @@ class Trainer:
             if self.dist is not None:
                 self.dist.close()
 
-    def _run(self) -> "Word2Vec":
-        from w2v.model import Word2Vec
-
+    def _run(self) -> Word2Vec:
         device = self._device() if self.dist is None else self.dist.device
         started = time.perf_counter()
         if self.dist is None:
@@ -233,7 +231,6 @@ class Trainer:
         else:
             run_chunk = self._torch_runner(data, params_dev, keep, clock_total)
         monitor = Monitor(total_words, self.run_dir, c.progress, c.tensorboard)
-        monitor.shown_done = 0
         lock = threading.Lock()
         handlers = self._catch_signals()
         started = time.perf_counter()
