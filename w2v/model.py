@@ -103,12 +103,7 @@ class TorchTrainer:
         return float(loss), float(count)
 
     def _skipgram(self, centres: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.params.input[centres]
-        grad = torch.zeros_like(hidden)
-        loss = count = 0
-        for objective in self.losses:
-            l, n, g = objective(hidden, targets, alpha)
-            loss, count, grad = loss + l, count + n, grad + g
+        loss, count, grad = self._score(self.params.input[centres], targets, alpha)
         apply_rows(self.params.input, centres, grad)
         return loss, count
 
@@ -120,13 +115,18 @@ class TorchTrainer:
         hidden = torch.zeros(len(centres), self.params.input.shape[1], device=rows.device)
         hidden.index_add_(0, group, self.params.input[rows])
         hidden /= torch.bincount(group, minlength=len(centres)).unsqueeze(1)
+        loss, count, grad = self._score(hidden, tokens[centres], alpha)
+        apply_rows(self.params.input, rows, grad[group])
+        return loss, count
+
+    def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors."""
         grad = torch.zeros_like(hidden)
         loss = count = 0
         for objective in self.losses:
-            l, n, g = objective(hidden, tokens[centres], alpha)
+            l, n, g = objective(hidden, targets, alpha)
             loss, count, grad = loss + l, count + n, grad + g
-        apply_rows(self.params.input, rows, grad[group])
-        return loss, count
+        return loss, count, grad
 
 
 class Word2Vec:
