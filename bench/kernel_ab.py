@@ -79,6 +79,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch-words", type=int, default=100_000)
     p.add_argument("--gensim", action="store_true")
+    p.add_argument("--private", action="store_true", help="each thread its own output matrices (contention test)")
     p.add_argument("--huge", action="store_true", help="madvise the matrices MADV_HUGEPAGE + MADV_COLLAPSE")
     a = p.parse_args()
 
@@ -114,14 +115,18 @@ def main() -> None:
         cpu = [0.0]
 
         def work():
+            mine_out, mine_hs = out, out_hs
+            if a.private:  # contention test: this thread's own output matrices (not training!)
+                mine_out = out.copy() if negative else None
+                mine_hs = out_hs.copy() if a.hs else None
             while True:
                 with lock:
                     k = nxt[0]
                     nxt[0] += 1
                 if k >= n_chunks:
                     return
-                job = native.Job(inp.ctypes.data, out.ctypes.data if negative else None,
-                                 out_hs.ctypes.data if a.hs else None, V, dim, negative, 5,
+                job = native.Job(inp.ctypes.data, mine_out.ctypes.data if negative else None,
+                                 mine_hs.ctypes.data if a.hs else None, V, dim, negative, 5,
                                  int(a.model == "cbow"), ids.ctypes.data, offsets.ctypes.data,
                                  int(bounds[k]), int(bounds[k + 1]), keep.ctypes.data, accept.ctypes.data,
                                  alias.ctypes.data, hs[0].ctypes.data if hs else None,
