@@ -31,6 +31,15 @@ def test_counts_and_order_descending_with_ties_by_first_appearance(tmp_path):
     assert d.total == sum(len(s) for s in TEXT)
 
 
+def test_chunks_read_from_the_ids_file_equal_the_memory_map(tmp_path):
+    data = encode.build(TEXT, tmp_path, min_count=1)
+    words = [data.dictionary.words[i] for i in data.read(0, len(data.ids))]
+    assert words == [w for s in TEXT for w in s]
+    for a, b in [(0, 1), (3, 9), (5, len(data.ids))]:
+        assert data.read(a, b).tolist() == data.ids[a:b].tolist()
+    data.close()
+
+
 def test_min_count_drops_rare_words_and_their_tokens(tmp_path):
     data = encode.build(TEXT, tmp_path, min_count=2)
     d = data.dictionary

@@ -60,6 +60,8 @@ class Job(ctypes.Structure):
         ("loss_sum", ctypes.c_double),
         ("loss_count", ctypes.c_int64),
         ("words", ctypes.c_int64),
+        ("ids_base", ctypes.c_int64),
+        ("hot_nodes", ctypes.c_int32),
     ]
 
 

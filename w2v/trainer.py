@@ -32,6 +32,7 @@ from w2v.model import Parameters, TorchTrainer, Word2Vec
 from w2v.monitor import Monitor
 
 RUN_FILES = ("config.json", "model.pt", "checkpoint.pt")
+HOT_NODES = 128  # inner nodes nearest the Huffman root each thread trains in its own copy
 
 
 @dataclass
@@ -299,6 +300,7 @@ class Trainer:
         finally:
             self._restore_signals(handlers)
             monitor.close()
+            data.close()
         if params_dev is not params:
             params.input.copy_(params_dev.input.cpu())
             params.output.copy_(params_dev.output.cpu())
@@ -310,11 +312,12 @@ class Trainer:
         c = self.config
         accept, alias = build_alias_table(data.dictionary.noise_distribution(c.ns_exponent))
         hs = data.dictionary.huffman() if c.hs else None
-        ids = np.ascontiguousarray(data.ids)
         offsets = np.ascontiguousarray(data.offsets)
-        keepalive = [ids, offsets, keep, accept, alias, hs]
+        keepalive = [offsets, keep, accept, alias, hs]
 
         def run(epoch: int, k: int, s_begin: int, s_end: int) -> tuple[float, float, int]:
+            base = int(offsets[s_begin])
+            ids = data.read(base, int(offsets[s_end]))
             job = native.Job(
                 params.input.data_ptr(), params.output.data_ptr() if c.negative else None,
                 params.output_hs.data_ptr() if c.hs else None, len(data.dictionary),
@@ -326,6 +329,9 @@ class Trainer:
                 None, 0, c.alpha, c.min_alpha, total_words, self._words_counter.ctypes.data,
                 chunk_seed(c.seed, epoch, k),
             )
+            job.ids_base = base
+            # Several threads: the top of the Huffman tree in per-thread copies (see kernel.c).
+            job.hot_nodes = HOT_NODES if c.hs and c.threads > 1 else 0
             assert keepalive
             native.train_chunk(job)
             return job.loss_sum, float(job.loss_count), job.words
