@@ -81,6 +81,7 @@ def main() -> None:
     p.add_argument("--gensim", action="store_true")
     p.add_argument("--private", action="store_true", help="each thread its own output matrices (contention test)")
     p.add_argument("--huge", action="store_true", help="madvise the matrices MADV_HUGEPAGE + MADV_COLLAPSE")
+    p.add_argument("--hot-nodes", type=int, default=0, help="Job.hot_nodes for every variant (hs)")
     a = p.parse_args()
 
     data = encoded(a.tokens)
@@ -133,6 +134,7 @@ def main() -> None:
                                  hs[1].ctypes.data if hs else None, hs[2].ctypes.data if hs else None,
                                  hs[0].shape[1] if hs else 0, None, 0, alpha, alpha * 1e-4, words,
                                  counter.ctypes.data, chunk_seed(1, 0, k))
+                job.hot_nodes = a.hot_nodes
                 c0 = time.thread_time()
                 lib.w2v_train_chunk(ctypes.byref(job))
                 c1 = time.thread_time()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler")
 V, D, ALPHA = 7, 6, 0.05
 
 
-def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
+def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree, hot_nodes=0):
     ids = np.asarray(sentence, dtype=np.int32)
     offsets = np.array([0, len(ids)], dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
@@ -32,6 +32,7 @@ def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
         lengths.ctypes.data if hs_tree else None, points.shape[1] if hs_tree else 0,
         fixed.ctypes.data if negatives else None, len(fixed), ALPHA, ALPHA, 10**9, counter.ctypes.data, 7,
     )
+    job.hot_nodes = hot_nodes
     native.library().w2v_reset_fixed_negatives()
     native.train_chunk(job)
     return job.loss_sum, job.loss_count
@@ -83,7 +84,10 @@ def reference(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
 
 @pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
 @pytest.mark.parametrize("objective", ["ns", "hs", "both"])
-def test_kernel_equals_sequential_autograd_sgd(cbow, objective):
+@pytest.mark.parametrize("hot_nodes", [0, 3], ids=["shared", "hot-copy"])
+def test_kernel_equals_sequential_autograd_sgd(cbow, objective, hot_nodes):
+    """hot-copy: the top 3 of the 6 inner nodes trained in the thread's own copy (as with
+    several threads) is still exactly sequential SGD within the thread."""
     g = torch.Generator().manual_seed(0)
     inp = torch.randn(V, D, generator=g) * 0.3
     out = torch.randn(V, D, generator=g) * 0.3
@@ -93,7 +97,7 @@ def test_kernel_equals_sequential_autograd_sgd(cbow, objective):
     tree = huffman_tree(np.array([50, 30, 20, 9, 5, 3, 1])) if objective != "ns" else None
     ours = [t.clone() for t in (inp, out, out_hs)]
     ref = [t.clone() for t in (inp, out, out_hs)]
-    loss, count = run_kernel(*ours, sentence, negatives, cbow, tree)
+    loss, count = run_kernel(*ours, sentence, negatives, cbow, tree, hot_nodes)
     ref_loss, ref_count = reference(*ref, sentence, negatives, cbow, tree)
     assert count == ref_count
     assert loss == pytest.approx(ref_loss, rel=1e-4)

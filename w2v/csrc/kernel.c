@@ -24,6 +24,13 @@
  * RANDOM_AHEAD in advance so the alias-table entries they will read are prefetched too.
  * Per scored row the dot product is one pass and the two axpys are one fused pass; for
  * the usual dimensions (50, 100, 200, 300) the loops are compiled for a constant length.
+ *
+ * Hierarchical softmax with several threads: every path starts at the root, so the top
+ * inner nodes are written by every pair in every thread, and their cache lines would
+ * bounce between cores on each write (2 threads ran at half the speed of 2 private
+ * copies). Each thread trains the hot_nodes top nodes in a copy of its own and adds its
+ * changes to the shared rows every HOT_EXCHANGE centre words: within a thread SGD is
+ * unchanged; the other threads see those rows' changes a few hundred pairs late.
  */
 #include <math.h>
 #include <stdint.h>
@@ -53,6 +60,13 @@ typedef struct {
     /* results */
     double loss_sum;
     int64_t loss_count, words;
+    /* ids holds the corpus's tokens from ids_base on: the trainer reads each chunk's ids
+       into a small buffer rather than handing over the whole memory-mapped corpus */
+    int64_t ids_base;
+    /* Hierarchical softmax with several threads: the hot_nodes inner nodes nearest the root
+       (every path runs through them) are trained in a per-thread copy whose changes are
+       added to the shared rows every HOT_EXCHANGE centre words; 0: shared directly. */
+    int32_t hot_nodes;
 } Job;
 
 #define TABLE_SIZE 2048
@@ -66,6 +80,7 @@ typedef struct {
 #endif
 #define RANDOM_AHEAD 64 /* random numbers drawn ahead, so their alias-table entries can be prefetched */
 #define MAX_SLOTS 64
+#define HOT_EXCHANGE 64 /* centre words between exchanges of the hot inner nodes */
 #ifndef HOT_LEVELS
 /* Huffman-path rows not prefetched: every target's path starts at the root, so the top
  * levels are always cached, and both threads keep writing them; a prefetch-for-write of
@@ -149,7 +164,33 @@ typedef struct {
        train stage starts its `used`-th row the rows up to used + LEAD are prefetched. */
     const float **queue;
     uint64_t mask, queued, pf, used;
+    /* hot inner nodes (>= hot_start): this thread's copy, and their values at the last exchange */
+    float *hot, *hot_base;
+    int64_t hot_start;
+    int32_t n_hot;
 } State;
+
+/* How many rows at the top of a path are not prefetched: those in this thread's hot copy
+ * (the hot nodes form the top of the tree, so they are a prefix of every path), or without
+ * one the HOT_LEVELS top levels, which stay cached anyway. */
+static inline int hs_top(const State *st, const int32_t *pts, int len) {
+    if (!st->n_hot) return len < HOT_LEVELS ? len : HOT_LEVELS;
+    int p = 0;
+    while (p < len && pts[p] >= st->hot_start) p++;
+    return p;
+}
+
+/* Adds this thread's changes to the hot rows since the last exchange to the shared rows,
+ * and takes the shared values (with the other threads' changes) as the new copy. */
+static void hot_exchange(State *st) {
+    float *shared = st->j->out_hs + st->hot_start * st->d;
+    int64_t n = (int64_t)st->n_hot * st->d;
+    for (int64_t i = 0; i < n; i++) {
+        float v = shared[i] + (st->hot[i] - st->hot_base[i]);
+        shared[i] = v;
+        st->hot[i] = st->hot_base[i] = v;
+    }
+}
 
 static inline void enqueue(State *st, const float *row) { st->queue[st->queued++ & st->mask] = row; }
 
@@ -224,7 +265,8 @@ static inline void enqueue_targets(State *st, int32_t t, const int32_t *neg) {
     }
     if (j->out_hs) {
         const int32_t *pts = j->hs_points + (int64_t)t * j->hs_width;
-        for (int i = HOT_LEVELS; i < j->hs_lengths[t]; i++) enqueue(st, j->out_hs + (int64_t)pts[i] * d);
+        int len = j->hs_lengths[t];
+        for (int i = hs_top(st, pts, len); i < len; i++) enqueue(st, j->out_hs + (int64_t)pts[i] * d);
     }
 }
 
@@ -250,7 +292,7 @@ static int next_sentence(State *st) {
             if (!st->sen) return -1;
         }
         int64_t n = 0;
-        const int32_t *ids = j->ids + start;
+        const int32_t *ids = j->ids + (start - j->ids_base);
         for (int64_t i = 0; i < len; i++) {
             int32_t w = ids[i];
             if (j->keep && j->keep[w] < 1.0f && j->keep[w] < uniform(take_random(st))) continue;
@@ -337,8 +379,13 @@ static inline __attribute__((always_inline)) void train_target(State *st, const 
         const int32_t *pts = j->hs_points + (int64_t)t * j->hs_width;
         const uint8_t *codes = j->hs_codes + (int64_t)t * j->hs_width;
         int len = j->hs_lengths[t];
-        for (int i = 0; i < len; i++) {
-            if (i >= HOT_LEVELS) prefetch_next(st, d);
+        int top = hs_top(st, pts, len);
+        float *top_rows = st->n_hot ? st->hot : j->out_hs;
+        int64_t first = st->n_hot ? st->hot_start : 0;
+        for (int i = 0; i < top; i++)
+            *loss += score(h, top_rows + (pts[i] - first) * d, (float)(1 - codes[i]), alpha, grad, d);
+        for (int i = top; i < len; i++) {
+            prefetch_next(st, d);
             *loss += score(h, j->out_hs + (int64_t)pts[i] * d, (float)(1 - codes[i]), alpha, grad, d);
         }
         *count += len;
@@ -388,7 +435,7 @@ static inline __attribute__((always_inline)) void train_centre(State *st, const 
 static inline __attribute__((always_inline)) int run(State *st, Slot *slots, float *grad, float *hidden, int d) {
     double loss = 0.0;
     int64_t count = 0;
-    unsigned filled = 0, head = 0;
+    unsigned filled = 0, head = 0, trained = 0;
     int r = 1;
     for (;;) {
         while (r > 0 && filled < MAX_SLOTS && st->queued < st->used + LEAD + DRAW_AHEAD)
@@ -396,6 +443,7 @@ static inline __attribute__((always_inline)) int run(State *st, Slot *slots, flo
         if (!filled) break;
         prefetch_ahead(st, d);
         train_centre(st, &slots[head], grad, hidden, d, &loss, &count);
+        if (st->n_hot && ++trained % HOT_EXCHANGE == 0) hot_exchange(st);
         head = (head + 1) % MAX_SLOTS;
         filled--;
     }
@@ -439,7 +487,17 @@ int w2v_train_chunk(Job *j) {
     int32_t *slot_mem = malloc(sizeof(int32_t) * per_slot * MAX_SLOTS);
     Slot slots[MAX_SLOTS];
     int r = -1;
-    if (grad && hidden && slot_mem && st.queue) {
+    if (j->out_hs && j->hot_nodes > 0) {
+        st.n_hot = j->hot_nodes < j->vocab - 1 ? j->hot_nodes : (int32_t)(j->vocab - 1);
+        st.hot_start = j->vocab - 1 - st.n_hot;
+        st.hot = malloc(sizeof(float) * st.n_hot * d);
+        st.hot_base = malloc(sizeof(float) * st.n_hot * d);
+        if (st.hot && st.hot_base) {
+            memcpy(st.hot, j->out_hs + st.hot_start * d, sizeof(float) * st.n_hot * d);
+            memcpy(st.hot_base, st.hot, sizeof(float) * st.n_hot * d);
+        }
+    }
+    if (grad && hidden && slot_mem && st.queue && (!st.n_hot || (st.hot && st.hot_base))) {
         for (int s = 0; s < MAX_SLOTS; s++) {
             slots[s].ctx = slot_mem + s * per_slot;
             slots[s].neg = slots[s].ctx + 2 * w;
@@ -452,9 +510,12 @@ int w2v_train_chunk(Job *j) {
             default: r = run_any(&st, slots, grad, hidden); break;
         }
         if (r == 0 && st.local) sync_words(&st);
+        if (st.n_hot) hot_exchange(&st);
     }
     free(st.sen);
     free(st.queue);
+    free(st.hot);
+    free(st.hot_base);
     free(slot_mem);
     free(grad);
     free(hidden);
