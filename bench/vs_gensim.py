@@ -8,7 +8,9 @@ The corpus (../shared/corpora/*.txt.gz) is tokenized once with w2v's default tok
 into a whitespace-token file (one sentence per line) under bench/out/, and both systems
 train on that file with the same settings: dim 100, window 5, sample 1e-3, min_count 5,
 negative 5 (or hs with negative 0), the same epochs, alpha 0.025 (sg) / 0.05 (cbow) and
-min_alpha = alpha * 1e-4 on both sides. Every run is its own subprocess (peak RSS is the
+min_alpha = alpha * 1e-4 on both sides, decaying linearly over all words of all epochs (for
+gensim's corpus_file mode that takes one train() call per epoch: see train_linear_schedule;
+with --gensim-mode auto a run with gensim's shipped schedule is shown too). Every run is its own subprocess (peak RSS is the
 process's ru_maxrss when training ends, before evaluation); runs alternate gensim, w2v,
 gensim, w2v, ... and the table gives medians, the min-max spread and w2v/gensim ratios.
 
@@ -84,6 +86,28 @@ def token_file(quick: bool) -> tuple[Path, int]:
 
 
 # --- one run, in its own process -----------------------------------------------------------
+def train_linear_schedule(model, corpus_file: str, epochs: int, workers: int, alpha: float, min_alpha: float) -> None:
+    """gensim corpus_file training with word2vec's linear learning-rate schedule.
+
+    In corpus_file mode each of gensim's W workers reads 1/W of the file but computes its
+    rate from its own word count against the whole file's (get_next_alpha in
+    word2vec_corpusfile.pyx): within an epoch the rate falls only 1/W of the way, then jumps
+    at the next epoch, so with W = 2 it runs higher throughout and ends at 0.1 alpha, not ~0.
+    One train() call per epoch, with the end rate stretched so that each worker's 1/W decay
+    lands on the linear schedule, gives gensim the same rates as w2v (and as gensim's own
+    iterable mode); with one worker this is the shipped schedule. bench/gensim_schedule.py
+    measures the difference.
+    """
+
+    def rate(e: float) -> float:
+        return alpha - (alpha - min_alpha) * e / epochs
+
+    for e in range(epochs):
+        start, end = rate(e), rate(e + 1)
+        model.train(corpus_file=corpus_file, total_words=model.corpus_total_words, epochs=1,
+                    start_alpha=start, end_alpha=start - (start - end) * workers)
+
+
 def worker(spec: dict) -> dict:
     if spec["cores"]:
         allowed = sorted(os.sched_getaffinity(0))
@@ -102,6 +126,10 @@ def worker(spec: dict) -> dict:
                          epochs=epochs)
         t0 = time.perf_counter()
         if spec["gensim_mode"] == "corpus_file":
+            model.build_vocab(corpus_file=tok)
+            t1 = time.perf_counter()
+            train_linear_schedule(model, tok, epochs, threads, alpha, alpha * 1e-4)
+        elif spec["gensim_mode"] == "corpus_file-shipped":
             model.build_vocab(corpus_file=tok)
             t1 = time.perf_counter()
             model.train(corpus_file=tok, total_words=model.corpus_total_words, epochs=epochs)
@@ -227,8 +255,10 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="default 5 (quick: 1)")
     p.add_argument("--reps", type=int, default=3, help="alternating gensim/w2v pairs per model")
     p.add_argument("--gensim-mode", choices=("auto", "corpus_file", "iterable"), default=None,
-                   help="auto: both modes once first (iterable once per model, as the quality reference), "
-                        "then the faster (default: auto; quick: corpus_file)")
+                   help="auto: corpus_file and iterable once on the first model to choose the faster, and "
+                        "with several workers corpus_file with gensim's shipped schedule once per model "
+                        "(default: auto; quick: corpus_file). corpus_file runs use word2vec's linear "
+                        "learning-rate schedule (see train_linear_schedule)")
     p.add_argument("--report", metavar="JSONL", nargs="+", help="print the tables of saved results files and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -266,16 +296,17 @@ def main() -> None:
               f"(load {r['load']:.2f}{', ' + r['gensim_mode'] if r['system'] == 'gensim' else ''})", flush=True)
 
     if gensim_mode == "auto":
-        # Both gensim modes once: corpus_file on the first model to choose the timed mode, and
-        # iterable on every model as the quality reference with the configured learning rate
-        # (corpus_file with N workers decays alpha only to 1/N of the way within each epoch).
+        # Both gensim modes once on the first model to choose the timed mode; with several
+        # workers, also corpus_file with gensim's shipped schedule once per model, to show
+        # what its higher learning rate does to quality (train_linear_schedule).
         speeds = {}
         for i, m in enumerate(models):
-            for mode in (("corpus_file", "iterable") if i == 0 else ("iterable",)):
+            shipped = ("corpus_file-shipped",) if a.threads > 1 else ()
+            for mode in (("corpus_file", "iterable") if i == 0 else ()) + shipped:
                 r = run_one({**base, "system": "gensim", "model": m, "seed": 1, "gensim_mode": mode})
                 r["probe"] = True
                 record(r)
-                if i == 0:
+                if mode in ("corpus_file", "iterable"):
                     speeds[mode] = r["words_per_s"]
             if i == 0:
                 gensim_mode = max(speeds, key=speeds.get)
