@@ -23,7 +23,7 @@ import w2v
 from w2v import encode
 from w2v.cli import main
 from w2v.errors import UserError
-from w2v.fileio import atomic_torch_save, atomic_write
+from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
 
 ROOT = Path(__file__).resolve().parent.parent
 MOBY = str(ROOT / "corpora" / "moby_dick.txt.gz")
@@ -420,6 +420,11 @@ def test_killed_writer_leaves_old_file_and_a_hidden_temp(tmp_path: Path) -> None
     (tmp_path / "vocab.tsv").write_text("a\t1\nb\t1\nc\t1\n")
     torch.save({"input": torch.ones(3, 2), "output": torch.ones(3, 2)}, target)
     assert len(w2v.load(str(tmp_path))) == 3
+    # The next run in the folder removes it (its writer is gone); a live writer's is kept.
+    live = tmp_path / f".vocab.tsv.{os.getpid()}.0123abcd.tmp"
+    live.write_text("being written")
+    assert [p.name for p in remove_stale_temporaries(tmp_path)] == left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, "model.pt", "vocab.tsv"])
 
 
 def _mount_tmpfs(where: Path, size: int) -> bool:

@@ -193,6 +193,7 @@ def test_sigkill_leaves_a_consistent_resumable_folder(tmp_path: Path, reference:
         code, output = resume(out)
         assert code == 0, (output, why)
         assert torch.equal(final_vectors(out), reference), why
+        assert not list(out.glob(".*.tmp")), why  # the killed run's temporaries are cleaned up
     elif "model.pt" in real:  # the run had finished
         assert torch.equal(final_vectors(out), reference), why
     else:  # killed before the first checkpoint: nothing to resume, and w2v says so

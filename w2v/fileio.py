@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -17,6 +18,39 @@ from w2v.errors import UserError
 def temporary_name(path: Path) -> Path:
     """A unique hidden name beside `path`, for a file or folder that is renamed over it when complete."""
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporaries (`.NAME.PID.HEX.tmp`) of writers that were killed: their PID is gone.
+
+    A SIGKILL or power cut between creating a temporary and renaming it leaves the hidden
+    file behind; nothing reads it, but it holds disk space. Returns what was removed.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        parts = tmp.name.split(".")
+        if len(parts) < 5 or not parts[-3].isdigit():
+            continue
+        pid = int(parts[-3])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            else:
+                tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -37,6 +71,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException as e:
         _discard(tmp)
         if _out_of_space(e):
@@ -60,6 +95,16 @@ def _out_of_space(e: BaseException | None) -> bool:
             return True
         e, seen = e.__cause__ or e.__context__, seen + 1
     return False
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync the folder, so that the rename itself survives a power cut (POSIX; not on Windows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _discard(tmp: str | os.PathLike) -> None:

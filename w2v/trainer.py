@@ -27,7 +27,7 @@ from w2v.config import TrainConfig
 from w2v.corpus import Corpus
 from w2v.dictionary import Dictionary, build_alias_table
 from w2v.errors import UserError
-from w2v.fileio import atomic_torch_save, atomic_write
+from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
 from w2v.model import Parameters, TorchTrainer, Word2Vec
 from w2v.monitor import Monitor
 
@@ -88,6 +88,8 @@ class Trainer:
 
     # --- setup -----------------------------------------------------------------------
     def _prepare_run_dir(self) -> None:
+        if self.run_dir.is_dir():
+            remove_stale_temporaries(self.run_dir)  # left by a killed run
         if self.resume:
             return
         held = [f for f in RUN_FILES if (self.run_dir / f).exists()]
