@@ -6,8 +6,9 @@ instead of tokenizing the corpus a second time. Only when `max_vocab_size` pruni
 happens (the vocabulary outgrew memory, as in word2vec C and gensim) do we stop writing
 provisional ids and read the corpus again to encode it.
 
-The result is `ids.npy` (int32 token ids, memory-mapped by the trainer) and
-`offsets.npy` (int64 sentence starts plus the end), so epochs never re-tokenize.
+The result is `ids.npy` (int32 token ids; the trainer reads each chunk's with pread, see
+Encoded.read) and `offsets.npy` (int64 sentence starts plus the end), so epochs never
+re-tokenize.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Encoded:
         only. In-memory ids (a torchrun shard) are sliced.
         """
         ids = self.ids
-        if not (isinstance(ids, np.memmap) and ids.filename):
+        if not (isinstance(ids, np.memmap) and ids.filename and hasattr(os, "pread")):  # pread: POSIX
             return np.ascontiguousarray(ids[start:stop])
         if self._fd is None:
             self._fd = os.open(ids.filename, os.O_RDONLY)
