@@ -76,6 +76,9 @@ def reference(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
             step = targets(h, sentence[i])
             for c in ctx:  # word2vec C: every context row takes the whole hidden step
                 inp[sentence[c]] += step
+        elif hs_tree:  # with hierarchical softmax the context word predicts the centre
+            for c in ctx:
+                inp[sentence[c]] += targets(inp[sentence[c]], sentence[i])
         else:
             for c in ctx:
                 inp[sentence[i]] += targets(inp[sentence[i]], sentence[c])

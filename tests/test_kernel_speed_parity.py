@@ -89,6 +89,11 @@ def reference(inp, out, out_hs, sentences, keep, accept, alias, tree, k, window,
                 target(h, sen[i], grad)
                 for c in ctx:
                     inp[c] += grad
+            elif tree is not None:  # with hierarchical softmax the context word predicts the centre
+                for c in ctx:
+                    grad = np.zeros(inp.shape[1])
+                    target(inp[c].copy(), sen[i], grad)
+                    inp[c] += grad
             else:
                 for c in ctx:
                     grad = np.zeros(inp.shape[1])

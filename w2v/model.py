@@ -1,7 +1,8 @@
 """The model: the word2vec parameters and, on the PyTorch path, how the hidden vector is formed.
 
 Skip-gram: the centre word's input vector is the hidden vector for each of its context
-words. CBOW: the mean of the context words' input vectors is the hidden vector for the
+words; with hierarchical softmax each context word's input vector is the hidden vector for
+the centre word (word2vec C's order; see csrc/kernel.c for why). CBOW: the mean of the context words' input vectors is the hidden vector for the
 centre word, and each context row receives the full hidden-layer step (word2vec C's
 update). The CPU kernel (csrc/kernel.c) implements the same model pair by pair; this
 module does it over large batches with tensor ops, for GPUs and machines without a C
@@ -65,7 +66,7 @@ class TorchTrainer:
 
     def __init__(self, params: Parameters, dictionary: Dictionary, cbow: bool, window: int, negative: int,
                  hs: bool, ns_exponent: float, keep: np.ndarray, seed: int, batch_pairs: int) -> None:
-        self.params, self.cbow, self.window, self.batch_pairs = params, cbow, window, batch_pairs
+        self.params, self.cbow, self.window, self.batch_pairs, self.hs = params, cbow, window, batch_pairs, hs
         device = params.input.device
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.keep = torch.from_numpy(keep).to(device)
@@ -97,7 +98,12 @@ class TorchTrainer:
         for start in range(0, len(centre), step):
             alpha = alpha_at(start / max(1, len(centre)))
             c, x = centre[start : start + step], context[start : start + step]
-            l, n = self._cbow(tokens, c, x, alpha) if self.cbow else self._skipgram(tokens[c], tokens[x], alpha)
+            if self.cbow:
+                l, n = self._cbow(tokens, c, x, alpha)
+            elif self.hs:  # the context word's vector predicts the centre (module docstring)
+                l, n = self._skipgram(tokens[x], tokens[c], alpha)
+            else:
+                l, n = self._skipgram(tokens[c], tokens[x], alpha)
             loss += l
             count += n
         return float(loss), float(count)

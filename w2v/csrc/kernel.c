@@ -5,7 +5,12 @@
  * fastText do. Semantics are word2vec's: sub-sampling drawn afresh, reduced window,
  * k negatives from the unigram^0.75 noise (alias table, exact), negatives equal to the
  * target redrawn, linear learning-rate decay over a word counter shared by all threads.
- * Skip-gram: the centre word's input vector predicts each context word. CBOW: the mean
+ * Skip-gram: the centre word's input vector predicts each context word; with hierarchical
+ * softmax, each context word's input vector predicts the centre word instead (word2vec C's
+ * and gensim's order: the centre's Huffman path, ~17 rows, is scored once per context word
+ * while it is in cache; measured 0.6-0.9 analogy points better and ~10% faster, while for
+ * negative sampling alone the centre-first order measured better). Over a corpus both
+ * orders train the same pairs. CBOW: the mean
  * of the context input vectors predicts the centre word, and each context vector gets
  * the full hidden-layer gradient (word2vec C's update). Hierarchical softmax scores the
  * same hidden vector against the inner nodes on the target's Huffman path.
@@ -330,6 +335,13 @@ static int draw_centre(State *st, Slot *slot) {
             for (int c = 0; c < slot->n_ctx; c++) enqueue(st, j->in + (int64_t)slot->ctx[c] * d);
             enqueue_targets(st, centre, slot->neg);
         }
+    } else if (j->out_hs) {
+        for (int c = 0; c < slot->n_ctx; c++) {
+            int32_t *neg = slot->neg + (int64_t)c * st->k;
+            draw_negatives(st, centre, neg);
+            enqueue(st, j->in + (int64_t)slot->ctx[c] * d);
+            enqueue_targets(st, centre, neg);
+        }
     } else if (slot->n_ctx) {
         enqueue(st, j->in + (int64_t)centre * d);
         for (int c = 0; c < slot->n_ctx; c++) {
@@ -418,6 +430,14 @@ static inline __attribute__((always_inline)) void train_centre(State *st, const 
         for (int c = 0; c < cw; c++) {
             float *row = j->in + (int64_t)slot->ctx[c] * d;
             for (int i = 0; i < d; i++) row[i] += grad[i];
+        }
+    } else if (j->out_hs) {
+        for (int c = 0; c < slot->n_ctx; c++) {
+            float *h = j->in + (int64_t)slot->ctx[c] * d;
+            prefetch_next(st, d);
+            for (int i = 0; i < d; i++) grad[i] = 0.0f;
+            train_target(st, h, slot->centre, slot->neg + (int64_t)c * k, k, alpha, grad, d, loss, count);
+            for (int i = 0; i < d; i++) h[i] += grad[i];
         }
     } else {
         float *h = j->in + (int64_t)slot->centre * d;
