@@ -2,11 +2,11 @@
 
 Skip-gram: the centre word's input vector is the hidden vector for each of its context
 words; with hierarchical softmax each context word's input vector is the hidden vector for
-the centre word (word2vec C's order; see csrc/kernel.c for why). CBOW: the mean of the context words' input vectors is the hidden vector for the
-centre word, and each context row receives the full hidden-layer step (word2vec C's
-update). The CPU kernel (csrc/kernel.c) implements the same model pair by pair; this
-module does it over large batches with tensor ops, for GPUs and machines without a C
-compiler.
+the centre word (word2vec C's order; see csrc/kernel.c for why). CBOW: the mean of the
+context words' input vectors is the hidden vector for the centre word, and each context row
+receives the full hidden-layer step (word2vec C's update). The CPU kernel (csrc/kernel.c)
+implements the same model pair by pair; this module does it over large batches with tensor
+ops, for GPUs and machines without a C compiler.
 """
 
 from __future__ import annotations
