@@ -84,14 +84,14 @@ typedef struct {
 #define DRAW_AHEAD 48 /* rows drawn beyond the prefetch point before the next centre word is trained */
 #endif
 #define RANDOM_AHEAD 64 /* random numbers drawn ahead, so their alias-table entries can be prefetched */
-#define MAX_SLOTS 64
+#define MAX_SLOTS 64 /* centre words drawn and not yet trained, at most */
 #define HOT_EXCHANGE 64 /* centre words between exchanges of the hot inner nodes */
 #ifndef HOT_LEVELS
 /* Huffman-path rows not prefetched: every target's path starts at the root, so the top
  * levels are always cached, and both threads keep writing them; a prefetch-for-write of
  * those lines only steals them from the other core an extra time (2 threads: 2.6x slower). */
 #define HOT_LEVELS 6
-#endif /* centre words drawn and not yet trained, at most */
+#endif
 
 /* sigmoid(a) and log(1 + exp(-a)) at a = i * TABLE_MAX / TABLE_SIZE, side by side (16 kB in
  * all): one cache line serves a lookup of both, and x < 0 is served by symmetry. */
@@ -312,6 +312,11 @@ static int next_sentence(State *st) {
     return 0;
 }
 
+/* Skip-gram's c-th pair of a centre word: whose input vector is trained and which word it
+ * predicts (the centre predicts each context word; with hierarchical softmax the other way). */
+static inline int32_t sg_input(const Job *j, const Slot *slot, int c) { return j->out_hs ? slot->ctx[c] : slot->centre; }
+static inline int32_t sg_target(const Job *j, const Slot *slot, int c) { return j->out_hs ? slot->centre : slot->ctx[c]; }
+
 /* Draws the next centre word into slot and queues its rows; 0 at the end of the chunk. */
 static int draw_centre(State *st, Slot *slot) {
     Job *j = st->j;
@@ -335,19 +340,12 @@ static int draw_centre(State *st, Slot *slot) {
             for (int c = 0; c < slot->n_ctx; c++) enqueue(st, j->in + (int64_t)slot->ctx[c] * d);
             enqueue_targets(st, centre, slot->neg);
         }
-    } else if (j->out_hs) {
+    } else {
         for (int c = 0; c < slot->n_ctx; c++) {
-            int32_t *neg = slot->neg + (int64_t)c * st->k;
-            draw_negatives(st, centre, neg);
-            enqueue(st, j->in + (int64_t)slot->ctx[c] * d);
-            enqueue_targets(st, centre, neg);
-        }
-    } else if (slot->n_ctx) {
-        enqueue(st, j->in + (int64_t)centre * d);
-        for (int c = 0; c < slot->n_ctx; c++) {
-            int32_t *neg = slot->neg + (int64_t)c * st->k;
-            draw_negatives(st, slot->ctx[c], neg);
-            enqueue_targets(st, slot->ctx[c], neg);
+            int32_t *neg = slot->neg + (int64_t)c * st->k, t = sg_target(j, slot, c);
+            draw_negatives(st, t, neg);
+            enqueue(st, j->in + (int64_t)sg_input(j, slot, c) * d);
+            enqueue_targets(st, t, neg);
         }
     }
     return 1;
@@ -431,20 +429,12 @@ static inline __attribute__((always_inline)) void train_centre(State *st, const 
             float *row = j->in + (int64_t)slot->ctx[c] * d;
             for (int i = 0; i < d; i++) row[i] += grad[i];
         }
-    } else if (j->out_hs) {
+    } else {
         for (int c = 0; c < slot->n_ctx; c++) {
-            float *h = j->in + (int64_t)slot->ctx[c] * d;
+            float *h = j->in + (int64_t)sg_input(j, slot, c) * d;
             prefetch_next(st, d);
             for (int i = 0; i < d; i++) grad[i] = 0.0f;
-            train_target(st, h, slot->centre, slot->neg + (int64_t)c * k, k, alpha, grad, d, loss, count);
-            for (int i = 0; i < d; i++) h[i] += grad[i];
-        }
-    } else {
-        float *h = j->in + (int64_t)slot->centre * d;
-        if (slot->n_ctx) prefetch_next(st, d);
-        for (int c = 0; c < slot->n_ctx; c++) {
-            for (int i = 0; i < d; i++) grad[i] = 0.0f;
-            train_target(st, h, slot->ctx[c], slot->neg + (int64_t)c * k, k, alpha, grad, d, loss, count);
+            train_target(st, h, sg_target(j, slot, c), slot->neg + (int64_t)c * k, k, alpha, grad, d, loss, count);
             for (int i = 0; i < d; i++) h[i] += grad[i];
         }
     }
