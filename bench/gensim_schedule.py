@@ -6,11 +6,11 @@ In corpus_file mode each of gensim's W workers reads 1/W of the file, but comput
 learning rate from *its own* word count over the *whole* file's (word2vec_corpusfile.pyx,
 get_next_alpha): within each epoch the rate only falls 1/W of the way it should, then
 jumps at the next epoch. With W = 2 and 5 epochs the rate ends at 0.1 alpha instead of
-~0 and is higher throughout. This script trains gensim corpus_file twice on the same file
-and settings as bench/vs_gensim.py: as shipped, and with the schedule corrected (one
-train() call per epoch whose start/end alpha are set so that each worker's half-way decay
-lands exactly on word2vec's linear schedule: vs_gensim.train_linear_schedule, which the
-benchmark uses). The corrected run is the like-for-like counterpart of w2v, whose rate
+~0 and is higher throughout. This script trains gensim corpus_file twice per seed through
+bench/vs_gensim.py's own runs (same file and settings, each in its own process): as
+shipped, and with the schedule corrected (one train() call per epoch whose start/end
+alpha are set so that each worker's half-way decay lands exactly on word2vec's linear
+schedule: vs_gensim.train_linear_schedule, which the benchmark uses). The corrected run is the like-for-like counterpart of w2v, whose rate
 follows the words of all threads together.
 """
 
@@ -18,30 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from pathlib import Path
 
-from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file, train_linear_schedule
-
-
-def train(tok: Path, seed: int, corrected: bool, workers: int, epochs: int, sg: bool) -> dict:
-    from gensim.models import Word2Vec
-
-    alpha = 0.025 if sg else 0.05
-    min_alpha = alpha * 1e-4
-    model = Word2Vec(vector_size=100, window=5, negative=5, hs=0, sample=1e-3, min_count=5, alpha=alpha,
-                     min_alpha=min_alpha, workers=workers, sg=int(sg), seed=seed, epochs=epochs)
-    model.build_vocab(corpus_file=str(tok))
-    t0 = time.perf_counter()
-    if corrected:
-        train_linear_schedule(model, str(tok), epochs, workers, alpha, min_alpha)
-    else:
-        model.train(corpus_file=str(tok), total_words=model.corpus_total_words, epochs=epochs)
-    seconds = time.perf_counter() - t0
-    score, _ = model.wv.evaluate_word_analogies(str(QUESTIONS), restrict_vocab=30_000)
-    pairs = model.wv.evaluate_word_pairs(str(WORDSIM))
-    return {"schedule": "corrected" if corrected else "as shipped", "seed": seed, "train_s": round(seconds, 1),
-            "analogy": round(100 * float(score), 2), "ws353": round(float(pairs[1][0]), 3)}
+from vs_gensim import MODELS, OUT, run_one, token_file
 
 
 def main() -> None:
@@ -49,18 +27,23 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--model", choices=("sg", "cbow"), default="sg")
+    p.add_argument("--model", choices=list(MODELS), default="sg")
     p.add_argument("--quick", action="store_true", help="one source instead of all ten")
     a = p.parse_args()
-    tok, _ = token_file(a.quick)
+    tok, tokens = token_file(a.quick)
     log = OUT / "gensim_schedule.jsonl"
+    base = dict(tokfile=str(tok), tokens=tokens, epochs=a.epochs, threads=a.workers, cores=0,
+                system="gensim", model=a.model)
     for seed in a.seeds:
-        for corrected in (False, True):
-            r = train(tok, seed, corrected, a.workers, a.epochs, a.model == "sg")
-            r.update(model=a.model, workers=a.workers)
-            print(json.dumps(r), flush=True)
+        # vs_gensim's gensim runs: "corpus_file" on the linear schedule, "-shipped" as gensim ships it
+        for mode, schedule in (("corpus_file-shipped", "as shipped"), ("corpus_file", "corrected")):
+            r = run_one({**base, "seed": seed, "gensim_mode": mode})
+            row = {"schedule": schedule, "seed": seed, "train_s": round(r["train_s"], 1),
+                   "analogy": round(100 * r["analogy"], 2), "ws353": round(r["ws353"], 3),
+                   "model": a.model, "workers": a.workers}
+            print(json.dumps(row), flush=True)
             with open(log, "a") as f:
-                f.write(json.dumps(r) + "\n")
+                f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ train on that file with the same settings: dim 100, window 5, sample 1e-3, min_c
 negative 5 (or hs with negative 0), the same epochs, alpha 0.025 (sg) / 0.05 (cbow) and
 min_alpha = alpha * 1e-4 on both sides, decaying linearly over all words of all epochs (for
 gensim's corpus_file mode that takes one train() call per epoch: see train_linear_schedule;
-with --gensim-mode auto a run with gensim's shipped schedule is shown too). Every run is its own subprocess (peak RSS is the
-process's ru_maxrss when training ends, before evaluation); runs alternate gensim, w2v,
-gensim, w2v, ... and the table gives medians, the min-max spread and w2v/gensim ratios.
+with --gensim-mode auto a run with gensim's shipped schedule is shown too). Every run is
+its own subprocess (peak RSS is the process's ru_maxrss when training ends, before
+evaluation); runs alternate gensim, w2v, gensim, w2v, ... and the table gives medians, the
+min-max spread and w2v/gensim ratios.
 
 Figures per run:
   train words/s  corpus tokens (of the token file) x epochs / training wall time
