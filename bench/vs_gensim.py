@@ -96,7 +96,7 @@ def train_linear_schedule(model, corpus_file: str, epochs: int, workers: int, al
     at the next epoch, so with W = 2 it runs higher throughout and ends at 0.1 alpha, not ~0.
     One train() call per epoch, with the end rate stretched so that each worker's 1/W decay
     lands on the linear schedule, gives gensim the same rates as w2v (and as gensim's own
-    iterable mode); with one worker this is the shipped schedule. bench/gensim_schedule.py
+    iterable mode); with one worker this is the shipped schedule. bench/investigations/gensim_schedule.py
     measures the difference.
     """
 

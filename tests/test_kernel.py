@@ -17,22 +17,19 @@ pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler")
 V, D, ALPHA = 7, 6, 0.05
 
 
-def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree, hot_nodes=0):
+def run_kernel(inp, out, out_hs, sentence, negatives, cbow, hs_tree, top_nodes=0):
     ids = np.asarray(sentence, dtype=np.int32)
     offsets = np.array([0, len(ids)], dtype=np.int64)
     counter = np.zeros(1, dtype=np.int64)
     accept, alias = build_alias_table(np.full(V, 1 / V))
     fixed = np.asarray(negatives, dtype=np.int32)
     points, codes, lengths = hs_tree if hs_tree else (None, None, None)
-    job = native.Job(
-        inp.data_ptr(), out.data_ptr() if negatives else None, out_hs.data_ptr() if hs_tree else None,
-        V, D, 2 if negatives else 0, 1, int(cbow), ids.ctypes.data, offsets.ctypes.data, 0, 1,
-        None, accept.ctypes.data, alias.ctypes.data,
-        points.ctypes.data if hs_tree else None, codes.ctypes.data if hs_tree else None,
-        lengths.ctypes.data if hs_tree else None, points.shape[1] if hs_tree else 0,
-        fixed.ctypes.data if negatives else None, len(fixed), ALPHA, ALPHA, 10**9, counter.ctypes.data, 7,
+    job = native.make_job(
+        input=inp, output=out if negatives else None, output_hs=out_hs if hs_tree else None,
+        dim=D, negative=2 if negatives else 0, window=1, cbow=cbow, ids=ids, offsets=offsets, s_begin=0, s_end=1,
+        keep=None, noise=(accept, alias), huffman=hs_tree or None, alpha=ALPHA, min_alpha=ALPHA, total_words=10**9,
+        words_done=counter, seed=7, top_nodes=top_nodes, fixed_negatives=fixed if negatives else None,
     )
-    job.hot_nodes = hot_nodes
     native.library().w2v_reset_fixed_negatives()
     native.train_chunk(job)
     return job.loss_sum, job.loss_count
@@ -87,9 +84,9 @@ def reference(inp, out, out_hs, sentence, negatives, cbow, hs_tree):
 
 @pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
 @pytest.mark.parametrize("objective", ["ns", "hs", "both"])
-@pytest.mark.parametrize("hot_nodes", [0, 3], ids=["shared", "hot-copy"])
-def test_kernel_equals_sequential_autograd_sgd(cbow, objective, hot_nodes):
-    """hot-copy: the top 3 of the 6 inner nodes trained in the thread's own copy (as with
+@pytest.mark.parametrize("top_nodes", [0, 3], ids=["shared", "top-copy"])
+def test_kernel_equals_sequential_autograd_sgd(cbow, objective, top_nodes):
+    """top-copy: the top 3 of the 6 inner nodes trained in the thread's own copy (as with
     several threads) is still exactly sequential SGD within the thread."""
     g = torch.Generator().manual_seed(0)
     inp = torch.randn(V, D, generator=g) * 0.3
@@ -100,7 +97,7 @@ def test_kernel_equals_sequential_autograd_sgd(cbow, objective, hot_nodes):
     tree = huffman_tree(np.array([50, 30, 20, 9, 5, 3, 1])) if objective != "ns" else None
     ours = [t.clone() for t in (inp, out, out_hs)]
     ref = [t.clone() for t in (inp, out, out_hs)]
-    loss, count = run_kernel(*ours, sentence, negatives, cbow, tree, hot_nodes)
+    loss, count = run_kernel(*ours, sentence, negatives, cbow, tree, top_nodes)
     ref_loss, ref_count = reference(*ref, sentence, negatives, cbow, tree)
     assert count == ref_count
     assert loss == pytest.approx(ref_loss, rel=1e-4)

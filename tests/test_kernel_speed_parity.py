@@ -106,14 +106,11 @@ def run_kernel(inp, out, out_hs, sentences, keep, accept, alias, tree, k, window
     ids = np.concatenate([np.asarray(s, dtype=np.int32) for s in sentences])
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])]).astype(np.int64)
     counter = np.zeros(1, dtype=np.int64)
-    points, codes, lengths = tree if tree is not None else (None, None, None)
-    job = native.Job(
-        inp.ctypes.data, out.ctypes.data if k else None, out_hs.ctypes.data if tree is not None else None,
-        V, inp.shape[1], k, window, int(cbow), ids.ctypes.data, offsets.ctypes.data, 0, len(sentences),
-        keep.ctypes.data, accept.ctypes.data, alias.ctypes.data,
-        points.ctypes.data if tree is not None else None, codes.ctypes.data if tree is not None else None,
-        lengths.ctypes.data if tree is not None else None, points.shape[1] if tree is not None else 0,
-        None, 0, ALPHA, ALPHA, 10**9, counter.ctypes.data, seed,
+    job = native.make_job(
+        input=inp, output=out if k else None, output_hs=out_hs if tree is not None else None,
+        dim=inp.shape[1], negative=k, window=window, cbow=cbow, ids=ids, offsets=offsets, s_begin=0,
+        s_end=len(sentences), keep=keep, noise=(accept, alias), huffman=tree, alpha=ALPHA, min_alpha=ALPHA,
+        total_words=10**9, words_done=counter, seed=seed,
     )
     native.train_chunk(job)
     assert job.words == counter[0] == len(ids)

@@ -39,22 +39,13 @@ class Dictionary:
         return int(self.counts.sum())
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write `word<TAB>count` lines, most frequent first (readable, and what `load` reads)."""
-        with atomic_write(path, "w") as f:
-            for w, c in zip(self.words, self.counts.tolist()):
-                f.write(f"{w}\t{c}\n")
+        """Write vocab.tsv: `word<TAB>count` lines, most frequent first."""
+        write_vocab_tsv(path, self.words, self.counts)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Dictionary":
-        words: list[str] = []
-        counts: list[int] = []
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 2 or not parts[1].isdigit():
-                    raise UserError(f"{path}:{n}: expected 'word<TAB>count', got {line[:60]!r}")
-                words.append(parts[0])
-                counts.append(int(parts[1]))
+        """Read a vocab.tsv written by `save`; every line must have a count."""
+        words, counts = read_vocab_tsv(path, with_counts=True)
         return cls(words, np.asarray(counts, dtype=np.int64))
 
     def keep_probabilities(self, sample: float) -> np.ndarray:
@@ -82,6 +73,50 @@ class Dictionary:
         the root down and codes[w, :lengths[w]] the branch taken at each (word2vec's bits).
         """
         return huffman_tree(self.counts)
+
+
+def write_vocab_tsv(path: str | os.PathLike, words: list[str], counts: np.ndarray | None) -> None:
+    """`word<TAB>count` per line (or `word` alone without counts), written atomically."""
+    with atomic_write(path) as f:
+        if counts is None:
+            f.write("".join(w + "\n" for w in words).encode())
+        else:
+            f.write("".join(f"{w}\t{c}\n" for w, c in zip(words, np.asarray(counts).tolist())).encode())
+
+
+def read_vocab_tsv(path: str | os.PathLike, limit: int | None = None,
+                   with_counts: bool = True) -> tuple[list[str], list[int] | None]:
+    """The words (the first `limit`) and counts of a vocab.tsv; one-line UserErrors naming the line.
+
+    with_counts=False also accepts lines of a word alone (then counts is None).
+    """
+    words: list[str] = []
+    counts: list[int] = []
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise UserError(f"{path} not found") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            if limit is not None and len(words) >= limit:
+                break
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}, line {lineno}: not UTF-8 text") from None
+            parts = line.rstrip("\n").split("\t")
+            if not parts[0] or len(parts) > 2 or (with_counts and len(parts) != 2):
+                raise UserError(f"{path}, line {lineno}: expected word<TAB>count")
+            words.append(parts[0])
+            if len(parts) == 2:
+                if not (parts[1].isascii() and parts[1].isdigit()):
+                    raise UserError(f"{path}, line {lineno}: count {parts[1][:40]!r} is not an integer")
+                counts.append(int(parts[1]))
+    if counts and len(counts) != len(words):
+        raise UserError(f"{path}: some lines have counts and some do not")
+    return words, counts or None
 
 
 def build_alias_table(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

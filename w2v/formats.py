@@ -1,5 +1,9 @@
 """Reading and writing word vectors: word2vec text and binary, our torch bundle, .npy + vocab, projector.
 
+Readers return a `Table`, (words, float32 matrix, counts or None); w2v.vectors wraps it
+in a `Vectors`. Writers take anything with `words`, `matrix`, `counts`, `dim` and
+`head(n)` (a `Vectors`).
+
 Every writer goes through a temporary file in the target folder that is flushed, fsynced
 and renamed over the target, so a crash leaves the old file or the new one. Readers
 refuse malformed input with a one-line UserError naming the file and line (or row).
@@ -13,14 +17,18 @@ import re
 import shutil
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
 
+from w2v.dictionary import read_vocab_tsv, write_vocab_tsv
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, temporary_name
-from w2v.vectors import Vectors
+from w2v.runfolder import VOCAB, RunFolder, load_tensors
+
+if TYPE_CHECKING:
+    from w2v.vectors import Vectors
 
 FORMATS = ("text", "binary", "torch", "npy", "projector")
 PROJECTOR_LIMIT = 10_000
@@ -28,6 +36,8 @@ _ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]")
 _TSV_BREAKERS = re.compile(r"[\t\n\r]")
 _MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not one
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
+# words, float32 matrix [V, d] (numpy or torch), counts or None
+Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -39,7 +49,7 @@ def _check_words(words: list[str], bad: re.Pattern, what: str) -> None:
                             "store; use --format torch")
 
 
-def write_word2vec(vectors: Vectors, path: str | os.PathLike, binary: bool = False, precision: int = 6) -> None:
+def write_word2vec(vectors: "Vectors", path: str | os.PathLike, binary: bool = False, precision: int = 6) -> None:
     """word2vec C's own format, byte for byte.
 
     Text: "V d" header, then per word `word` and "%lf " for each value (so a trailing
@@ -59,7 +69,7 @@ def write_word2vec(vectors: Vectors, path: str | os.PathLike, binary: bool = Fal
                 f.write("".join(w + " " + fmt % tuple(r) for w, r in zip(words, rows.tolist())).encode())
 
 
-def write_torch(vectors: Vectors, path: str | os.PathLike) -> None:
+def write_torch(vectors: "Vectors", path: str | os.PathLike) -> None:
     """{"words": list[str], "counts": LongTensor (if known), "vectors": FloatTensor[V, d]}.
 
     Only tensors, lists and strings: `torch.load(path, weights_only=True)` reads it.
@@ -81,7 +91,7 @@ def npy_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return base.with_name(base.name + ".npy"), base.with_name(base.name + ".vocab.tsv")
 
 
-def write_npy(vectors: Vectors, path: str | os.PathLike) -> None:
+def write_npy(vectors: "Vectors", path: str | os.PathLike) -> None:
     """PATH.npy (float32 [V, d]) and PATH.vocab.tsv (`word<TAB>count` per line, or `word`).
 
     A trailing .npy on PATH is dropped first: `vecs.npy` and `vecs` both give
@@ -91,14 +101,10 @@ def write_npy(vectors: Vectors, path: str | os.PathLike) -> None:
     npy, tsv = npy_paths(path)
     with atomic_write(npy) as f:
         np.save(f, vectors.matrix.contiguous().numpy(), allow_pickle=False)
-    with atomic_write(tsv) as f:
-        if vectors.counts is None:
-            f.write("".join(w + "\n" for w in vectors.words).encode())
-        else:
-            f.write("".join(f"{w}\t{c}\n" for w, c in zip(vectors.words, vectors.counts.tolist())).encode())
+    write_vocab_tsv(tsv, vectors.words, vectors.counts)
 
 
-def write_projector(vectors: Vectors, folder: str | os.PathLike, limit: int | None = PROJECTOR_LIMIT) -> None:
+def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | None = PROJECTOR_LIMIT) -> None:
     """A TensorBoard log folder whose Projector tab shows the first `limit` vectors, words as labels.
 
     View with `tensorboard --logdir FOLDER`. The folder is built beside the target and
@@ -131,7 +137,7 @@ def write_projector(vectors: Vectors, folder: str | os.PathLike, limit: int | No
         raise
 
 
-def save(vectors: Vectors, path: str | os.PathLike, format: str = "torch") -> None:
+def save(vectors: "Vectors", path: str | os.PathLike, format: str = "torch") -> None:
     """Write `vectors` to `path` in one of FORMATS."""
     if format == "text":
         write_word2vec(vectors, path, binary=False)
@@ -148,52 +154,6 @@ def save(vectors: Vectors, path: str | os.PathLike, format: str = "torch") -> No
 
 
 # --- reading: our own formats ------------------------------------------------------------
-
-def _torch_load(path: Path) -> object:
-    """torch.load(weights_only=True), memory-mapped: only the rows we copy out reach memory."""
-    try:
-        try:
-            return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
-        except RuntimeError as e:
-            if "mmap" not in str(e):  # files from torch < 1.6 cannot be mapped; read those whole
-                raise
-            return torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # pickle/zip errors have many types; all mean "not a clean torch file"
-        raise UserError(f"{path}: not a torch file that loads with weights_only=True "
-                        f"({type(e).__name__}: {_first_sentence(str(e))})") from None
-
-
-def _first_sentence(text: str) -> str:
-    """torch's load errors run to several sentences of advice (some on how to unpickle): keep the first."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line.split(". ")[0].rstrip(".")
-
-
-def _read_vocab_tsv(path: Path, limit: int | None, with_counts: bool) -> tuple[list[str], list[int] | None]:
-    words: list[str] = []
-    counts: list[int] = []
-    f = _open(path)
-    with f:
-        for lineno, raw in enumerate(f, 1):
-            if limit is not None and len(words) >= limit:
-                break
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UserError(f"{path}, line {lineno}: not UTF-8 text") from None
-            parts = line.rstrip("\n").split("\t")
-            if not parts[0] or len(parts) > 2 or (with_counts and len(parts) != 2):
-                raise UserError(f"{path}, line {lineno}: expected word<TAB>count")
-            words.append(parts[0])
-            if len(parts) == 2:
-                try:
-                    counts.append(int(parts[1]))
-                except ValueError:
-                    raise UserError(f"{path}, line {lineno}: count {parts[1]!r} is not an integer") from None
-    if counts and len(counts) != len(words):
-        raise UserError(f"{path}: some lines have counts and some do not")
-    return words, counts or None
-
 
 def _open(path: Path) -> IO[bytes]:
     try:
@@ -218,43 +178,12 @@ def _rows(m: object, n: int, path: Path) -> torch.Tensor:
     return m[:n].to(torch.float32, copy=True)
 
 
-def read_run(run_dir: str | os.PathLike, which: str = "in", limit: int | None = None) -> Vectors:
-    """Vectors from a training run folder: vocab.tsv (word<TAB>count) and model.pt."""
-    run = Path(run_dir)
-    if which not in ("in", "out", "sum"):
-        raise UserError(f"unknown --which {which!r}: use in, out or sum")
-    words, counts = _read_vocab_tsv(run / "vocab.tsv", limit, with_counts=True)
-    if not (run / "model.pt").exists():
-        raise UserError(f"{run / 'model.pt'} not found: is {run} a finished training run?")
-    state = _torch_load(run / "model.pt")
-    if not isinstance(state, dict) or "input" not in state:
-        raise UserError(f"{run / 'model.pt'} has no 'input' vectors")
-    n = len(words)
-    rows = state["input"].shape[0] if isinstance(state["input"], torch.Tensor) else -1
-    if rows < n or (limit is None and rows != n):
-        raise UserError(f"{run}: vocab.tsv has {n} words but model.pt has {rows} input vectors")
-    if which == "in":
-        m = _rows(state["input"], n, run / "model.pt")
-    else:
-        out = state.get("output")
-        if out is None or out.numel() == 0:
-            raise UserError(f"{run} has no output vectors (hierarchical softmax only); use --which in")
-        if not isinstance(out, torch.Tensor) or out.shape != state["input"].shape:
-            raise UserError(f"{run / 'model.pt'}: input and output vectors differ in shape")
-        if which == "out":
-            m = _rows(out, n, run / "model.pt")
-        else:
-            m = _rows(state["input"], n, run / "model.pt")
-            m += out[:n]
-    return Vectors(words, m, counts)
-
-
-def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Vectors:
+def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Table:
     """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
     path = Path(path)
-    obj = _torch_load(path)
-    if isinstance(obj, dict) and "input" in obj and (path.parent / "vocab.tsv").exists():
-        return read_run(path.parent, which=which, limit=limit)
+    obj = load_tensors(path)
+    if isinstance(obj, dict) and "input" in obj and (path.parent / VOCAB).exists():
+        return RunFolder(path.parent).read_vectors(which=which, limit=limit)
     if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
         raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
     words = list(obj["words"])[:limit]
@@ -264,20 +193,20 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
     m = _rows(obj["vectors"], len(words), path)
     if m.shape[0] != len(words):
         raise UserError(f"{path}: {len(words)} words but {m.shape[0]} vectors")
-    return Vectors(words, m, counts)
+    return words, m, counts
 
 
-def read_npy(path: str | os.PathLike, limit: int | None = None) -> Vectors:
+def read_npy(path: str | os.PathLike, limit: int | None = None) -> Table:
     """PATH.npy + PATH.vocab.tsv as written by write_npy."""
     npy, tsv = npy_paths(path)
-    words, counts = _read_vocab_tsv(tsv, limit, with_counts=False)
+    words, counts = read_vocab_tsv(tsv, limit, with_counts=False)
     try:
         m = np.load(npy, mmap_mode="r", allow_pickle=False)  # mapped: only the rows we keep are copied
     except (ValueError, OSError) as e:
         raise UserError(f"{npy}: not a .npy matrix ({e})") from None
     if m.ndim != 2 or m.shape[0] < len(words) or (limit is None and m.shape[0] != len(words)):
         raise UserError(f"{npy}: shape {m.shape} does not match {len(words)} words in {tsv}")
-    return Vectors(words, np.array(m[:len(words)], dtype=np.float32), counts)
+    return words, np.array(m[:len(words)], dtype=np.float32), counts
 
 
 # --- reading: word2vec text and binary --------------------------------------------------
@@ -340,7 +269,7 @@ def _is_number(s: str) -> bool:
 
 
 def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] | None,
-               size: int, limit: int | None) -> Vectors:
+               size: int, limit: int | None) -> Table:
     utf8 = _BadUtf8(path)
     if header is None:  # no header: count the rows first so the matrix is allocated once
         probe = utf8.decode(first, "line 1").rstrip().split(" ")
@@ -372,11 +301,11 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
                 raise UserError(f"{path}, line {lineno}: more rows than the {total} the header declares")
     _check_finite(m, path, "line", lineno0 + 1)
     utf8.report()
-    return Vectors(words, m)
+    return words, m, None
 
 
 def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, offset: int,
-                 limit: int | None) -> Vectors:
+                 limit: int | None) -> Table:
     total, d = header
     if d < 1:
         raise UserError(f"{path}, line 1: dimension must be at least 1")
@@ -412,10 +341,10 @@ def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, o
         raise UserError(f"{path}: more data after the {total} words the header declares")
     _check_finite(m, path, "word", 1)
     utf8.report()
-    return Vectors(words, m)
+    return words, m, None
 
 
-def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: bool | None = None) -> Vectors:
+def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: bool | None = None) -> Table:
     """A word2vec text or binary file (gensim, fastText .vec and word2vec C files included).
 
     binary=None detects the format: text if the bytes after the header hold no control
@@ -444,7 +373,7 @@ def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: boo
 # --- reading: dispatch -------------------------------------------------------------------
 
 def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
-         binary: bool | None = None) -> Vectors:
+         binary: bool | None = None) -> Table:
     """Read any format we write, or a word2vec text/binary file from elsewhere. See w2v.vectors.load."""
     path = Path(path)
     if limit is not None and limit < 0:
@@ -454,10 +383,10 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
             return read_npy(path, limit)
         raise UserError(f"{path} not found")
     if path.is_dir():
-        if (path / "vocab.tsv").exists():
-            return read_run(path, which=which, limit=limit)
+        if RunFolder(path).is_run():
+            return RunFolder(path).read_vectors(which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
-    if which != "in" and not (path.name == "model.pt" and (path.parent / "vocab.tsv").exists()):
+    if which != "in" and not (path.name == "model.pt" and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
         raise UserError(f"{path}: compressed files are not read directly; decompress it first")

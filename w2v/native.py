@@ -20,6 +20,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
 SOURCE = Path(__file__).with_name("csrc") / "kernel.c"
 FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared", "-std=c99"]
 
@@ -61,8 +63,49 @@ class Job(ctypes.Structure):
         ("loss_count", ctypes.c_int64),
         ("words", ctypes.c_int64),
         ("ids_base", ctypes.c_int64),
-        ("hot_nodes", ctypes.c_int32),
+        ("top_nodes", ctypes.c_int32),
     ]
+
+
+def _address(buffer) -> int | None:
+    """The raw address of a numpy array or CPU tensor (None stays None: a NULL pointer)."""
+    if buffer is None:
+        return None
+    if isinstance(buffer, np.ndarray):
+        return buffer.ctypes.data
+    return buffer.data_ptr()
+
+
+def make_job(*, input, output, output_hs, dim: int, negative: int, window: int, cbow: bool,
+             ids: np.ndarray, offsets: np.ndarray, s_begin: int, s_end: int, keep: np.ndarray | None,
+             noise: tuple[np.ndarray, np.ndarray], huffman: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+             alpha: float, min_alpha: float, total_words: int, words_done: np.ndarray, seed: int,
+             ids_base: int = 0, top_nodes: int = 0, fixed_negatives: np.ndarray | None = None) -> Job:
+    """The one place a `Job` is built: the buffers by keyword, kept alive as long as the job.
+
+    input/output/output_hs: float32 matrices (numpy or CPU torch; output None without
+    negative sampling, output_hs None without hierarchical softmax). ids holds the corpus's
+    tokens from `ids_base` on; offsets are the sentence starts of the whole corpus; the
+    chunk is sentences [s_begin, s_end). keep: per-word keep probabilities (None: no
+    sub-sampling); noise: the alias table (accept, alias); huffman: (points, codes,
+    lengths) or None; words_done: the int64 counter shared by all threads (the learning
+    rate's clock). fixed_negatives: for the reference tests only.
+    """
+    points, codes, lengths = huffman if huffman is not None else (None, None, None)
+    accept, alias = noise
+    job = Job(
+        _address(input), _address(output), _address(output_hs), int(input.shape[0]),
+        dim, negative, window, int(cbow), _address(ids), _address(offsets), s_begin, s_end,
+        _address(keep), _address(accept), _address(alias),
+        _address(points), _address(codes), _address(lengths), points.shape[1] if points is not None else 0,
+        _address(fixed_negatives), len(fixed_negatives) if fixed_negatives is not None else 0,
+        alpha, min_alpha, total_words, _address(words_done), seed & 0xFFFFFFFFFFFFFFFF,
+    )
+    job.ids_base = ids_base
+    job.top_nodes = top_nodes
+    job.buffers = (input, output, output_hs, ids, offsets, keep, accept, alias, points, codes, lengths,
+                   fixed_negatives, words_done)
+    return job
 
 
 _lock = threading.Lock()

@@ -32,7 +32,7 @@ from w2v.model import Parameters, TorchTrainer, Word2Vec
 from w2v.monitor import Monitor
 
 RUN_FILES = ("config.json", "model.pt", "checkpoint.pt")
-HOT_NODES = 128  # inner nodes nearest the Huffman root each thread trains in its own copy
+TOP_NODES = 128  # inner nodes nearest the Huffman root each thread trains in its own copy
 
 
 @dataclass
@@ -315,26 +315,19 @@ class Trainer:
         accept, alias = build_alias_table(data.dictionary.noise_distribution(c.ns_exponent))
         hs = data.dictionary.huffman() if c.hs else None
         offsets = np.ascontiguousarray(data.offsets)
-        keepalive = [offsets, keep, accept, alias, hs]
 
         def run(epoch: int, k: int, s_begin: int, s_end: int) -> tuple[float, float, int]:
             base = int(offsets[s_begin])
             ids = data.read(base, int(offsets[s_end]))
-            job = native.Job(
-                params.input.data_ptr(), params.output.data_ptr() if c.negative else None,
-                params.output_hs.data_ptr() if c.hs else None, len(data.dictionary),
-                c.dim, c.negative, c.window, int(c.model == "cbow"),
-                ids.ctypes.data, offsets.ctypes.data, s_begin, s_end,
-                keep.ctypes.data if c.sample > 0 else None, accept.ctypes.data, alias.ctypes.data,
-                hs[0].ctypes.data if hs else None, hs[1].ctypes.data if hs else None,
-                hs[2].ctypes.data if hs else None, hs[0].shape[1] if hs else 0,
-                None, 0, c.alpha, c.min_alpha, total_words, self._words_counter.ctypes.data,
-                chunk_seed(c.seed, epoch, k),
-            )
-            job.ids_base = base
-            # Several threads: the top of the Huffman tree in per-thread copies (see kernel.c).
-            job.hot_nodes = HOT_NODES if c.hs and c.threads > 1 else 0
-            assert keepalive
+            job = native.make_job(
+                input=params.input, output=params.output if c.negative else None,
+                output_hs=params.output_hs if c.hs else None, dim=c.dim, negative=c.negative, window=c.window,
+                cbow=c.model == "cbow", ids=ids, offsets=offsets, s_begin=s_begin, s_end=s_end,
+                keep=keep if c.sample > 0 else None, noise=(accept, alias), huffman=hs, alpha=c.alpha,
+                min_alpha=c.min_alpha, total_words=total_words, words_done=self._words_counter,
+                seed=chunk_seed(c.seed, epoch, k), ids_base=base,
+                # Several threads: the top of the Huffman tree in per-thread copies (see kernel.c).
+                top_nodes=TOP_NODES if c.hs and c.threads > 1 else 0)
             native.train_chunk(job)
             return job.loss_sum, float(job.loss_count), job.words
 

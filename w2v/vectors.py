@@ -211,8 +211,9 @@ class Vectors:
         which: "in" (input vectors, the usual word vectors), "out" (negative-sampling
         output vectors) or "sum" (in + out, the w+c of Levy, Goldberg and Dagan 2015).
         """
-        from w2v.formats import read_run
-        return read_run(run_dir, which=which)
+        from w2v.runfolder import RunFolder
+
+        return cls(*RunFolder(run_dir).read_vectors(which=which))
 
     def normalized(self) -> "Vectors":
         """A copy whose vectors have unit length."""
@@ -237,4 +238,5 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
     `which` (in | out | sum) applies to run folders only.
     """
     from w2v.formats import load as _load
-    return _load(path, limit=limit, which=which, binary=binary)
+
+    return Vectors(*_load(path, limit=limit, which=which, binary=binary))

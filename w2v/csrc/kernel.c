@@ -8,8 +8,8 @@
  * Skip-gram: the centre word's input vector predicts each context word; with hierarchical
  * softmax, each context word's input vector predicts the centre word instead (word2vec C's
  * and gensim's order: the centre's Huffman path, ~17 rows, is scored once per context word
- * while it is in cache; measured 0.6-0.9 analogy points better and ~10% faster, while for
- * negative sampling alone the centre-first order measured better). Over a corpus both
+ * while it is in cache; it measured better for hs, and the centre-first order for negative
+ * sampling alone: bench/RESULTS.md). Over a corpus both
  * orders train the same pairs. CBOW: the mean
  * of the context input vectors predicts the centre word, and each context vector gets
  * the full hidden-layer gradient (word2vec C's update). Hierarchical softmax scores the
@@ -32,9 +32,9 @@
  *
  * Hierarchical softmax with several threads: every path starts at the root, so the top
  * inner nodes are written by every pair in every thread, and their cache lines would
- * bounce between cores on each write (2 threads ran at half the speed of 2 private
- * copies). Each thread trains the hot_nodes top nodes in a copy of its own and adds its
- * changes to the shared rows every HOT_EXCHANGE centre words: within a thread SGD is
+ * bounce between cores on each write (A/B runs with bench/investigations/kernel_ab.py
+ * --private; bench/RESULTS.md). Each thread trains the top_nodes nodes nearest the root in
+ * a copy of its own and adds its changes to the shared rows every TOP_EXCHANGE centre words: within a thread SGD is
  * unchanged; the other threads see those rows' changes a few hundred pairs late.
  */
 #include <math.h>
@@ -68,15 +68,15 @@ typedef struct {
     /* ids holds the corpus's tokens from ids_base on: the trainer reads each chunk's ids
        into a small buffer rather than handing over the whole memory-mapped corpus */
     int64_t ids_base;
-    /* Hierarchical softmax with several threads: the hot_nodes inner nodes nearest the root
+    /* Hierarchical softmax with several threads: the top_nodes inner nodes nearest the root
        (every path runs through them) are trained in a per-thread copy whose changes are
-       added to the shared rows every HOT_EXCHANGE centre words; 0: shared directly. */
-    int32_t hot_nodes;
+       added to the shared rows every TOP_EXCHANGE centre words; 0: shared directly. */
+    int32_t top_nodes;
 } Job;
 
 #define TABLE_SIZE 2048
 #define TABLE_MAX 8.0f
-#define SYNC_WORDS 10000
+#define COUNTER_FLUSH_WORDS 10000
 #ifndef LEAD
 #define LEAD 16 /* rows prefetched ahead of the row being scored */
 #endif
@@ -85,12 +85,12 @@ typedef struct {
 #endif
 #define RANDOM_AHEAD 64 /* random numbers drawn ahead, so their alias-table entries can be prefetched */
 #define MAX_SLOTS 64 /* centre words drawn and not yet trained, at most */
-#define HOT_EXCHANGE 64 /* centre words between exchanges of the hot inner nodes */
-#ifndef HOT_LEVELS
+#define TOP_EXCHANGE 64 /* centre words between exchanges of the top inner nodes */
+#ifndef CACHED_LEVELS
 /* Huffman-path rows not prefetched: every target's path starts at the root, so the top
  * levels are always cached, and both threads keep writing them; a prefetch-for-write of
- * those lines only steals them from the other core an extra time (2 threads: 2.6x slower). */
-#define HOT_LEVELS 6
+ * those lines only steals them from the other core an extra time (bench/RESULTS.md). */
+#define CACHED_LEVELS 6
 #endif
 
 /* sigmoid(a) and log(1 + exp(-a)) at a = i * TABLE_MAX / TABLE_SIZE, side by side (16 kB in
@@ -169,31 +169,31 @@ typedef struct {
        train stage starts its `used`-th row the rows up to used + LEAD are prefetched. */
     const float **queue;
     uint64_t mask, queued, pf, used;
-    /* hot inner nodes (>= hot_start): this thread's copy, and their values at the last exchange */
-    float *hot, *hot_base;
-    int64_t hot_start;
-    int32_t n_hot;
+    /* top inner nodes (>= top_start): this thread's copy, and their values at the last exchange */
+    float *top, *top_base;
+    int64_t top_start;
+    int32_t n_top;
 } State;
 
-/* How many rows at the top of a path are not prefetched: those in this thread's hot copy
- * (the hot nodes form the top of the tree, so they are a prefix of every path), or without
- * one the HOT_LEVELS top levels, which stay cached anyway. */
+/* How many rows at the top of a path are not prefetched: those in this thread's private copy
+ * (the top nodes form the top of the tree, so they are a prefix of every path), or without
+ * one the CACHED_LEVELS top levels, which stay cached anyway. */
 static inline int hs_top(const State *st, const int32_t *pts, int len) {
-    if (!st->n_hot) return len < HOT_LEVELS ? len : HOT_LEVELS;
+    if (!st->n_top) return len < CACHED_LEVELS ? len : CACHED_LEVELS;
     int p = 0;
-    while (p < len && pts[p] >= st->hot_start) p++;
+    while (p < len && pts[p] >= st->top_start) p++;
     return p;
 }
 
-/* Adds this thread's changes to the hot rows since the last exchange to the shared rows,
+/* Adds this thread's changes to the top rows since the last exchange to the shared rows,
  * and takes the shared values (with the other threads' changes) as the new copy. */
-static void hot_exchange(State *st) {
-    float *shared = st->j->out_hs + st->hot_start * st->d;
-    int64_t n = (int64_t)st->n_hot * st->d;
+static void top_exchange(State *st) {
+    float *shared = st->j->out_hs + st->top_start * st->d;
+    int64_t n = (int64_t)st->n_top * st->d;
     for (int64_t i = 0; i < n; i++) {
-        float v = shared[i] + (st->hot[i] - st->hot_base[i]);
+        float v = shared[i] + (st->top[i] - st->top_base[i]);
         shared[i] = v;
-        st->hot[i] = st->hot_base[i] = v;
+        st->top[i] = st->top_base[i] = v;
     }
 }
 
@@ -275,7 +275,7 @@ static inline void enqueue_targets(State *st, int32_t t, const int32_t *neg) {
     }
 }
 
-static void sync_words(State *st) {
+static void flush_counter(State *st) {
     Job *j = st->j;
     int64_t done = __atomic_add_fetch(j->words_done, st->local, __ATOMIC_RELAXED);
     j->words += st->local;
@@ -304,7 +304,7 @@ static int next_sentence(State *st) {
             st->sen[n++] = w;
         }
         st->local += len;
-        if (st->local >= SYNC_WORDS) sync_words(st);
+        if (st->local >= COUNTER_FLUSH_WORDS) flush_counter(st);
         st->n = n;
         st->i = 0;
         if (n) return 1;
@@ -390,8 +390,8 @@ static inline __attribute__((always_inline)) void train_target(State *st, const 
         const uint8_t *codes = j->hs_codes + (int64_t)t * j->hs_width;
         int len = j->hs_lengths[t];
         int top = hs_top(st, pts, len);
-        float *top_rows = st->n_hot ? st->hot : j->out_hs;
-        int64_t first = st->n_hot ? st->hot_start : 0;
+        float *top_rows = st->n_top ? st->top : j->out_hs;
+        int64_t first = st->n_top ? st->top_start : 0;
         for (int i = 0; i < top; i++)
             *loss += score(h, top_rows + (pts[i] - first) * d, (float)(1 - codes[i]), alpha, grad, d);
         for (int i = top; i < len; i++) {
@@ -453,7 +453,7 @@ static inline __attribute__((always_inline)) int run(State *st, Slot *slots, flo
         if (!filled) break;
         prefetch_ahead(st, d);
         train_centre(st, &slots[head], grad, hidden, d, &loss, &count);
-        if (st->n_hot && ++trained % HOT_EXCHANGE == 0) hot_exchange(st);
+        if (st->n_top && ++trained % TOP_EXCHANGE == 0) top_exchange(st);
         head = (head + 1) % MAX_SLOTS;
         filled--;
     }
@@ -497,17 +497,17 @@ int w2v_train_chunk(Job *j) {
     int32_t *slot_mem = malloc(sizeof(int32_t) * per_slot * MAX_SLOTS);
     Slot slots[MAX_SLOTS];
     int r = -1;
-    if (j->out_hs && j->hot_nodes > 0) {
-        st.n_hot = j->hot_nodes < j->vocab - 1 ? j->hot_nodes : (int32_t)(j->vocab - 1);
-        st.hot_start = j->vocab - 1 - st.n_hot;
-        st.hot = malloc(sizeof(float) * st.n_hot * d);
-        st.hot_base = malloc(sizeof(float) * st.n_hot * d);
-        if (st.hot && st.hot_base) {
-            memcpy(st.hot, j->out_hs + st.hot_start * d, sizeof(float) * st.n_hot * d);
-            memcpy(st.hot_base, st.hot, sizeof(float) * st.n_hot * d);
+    if (j->out_hs && j->top_nodes > 0) {
+        st.n_top = j->top_nodes < j->vocab - 1 ? j->top_nodes : (int32_t)(j->vocab - 1);
+        st.top_start = j->vocab - 1 - st.n_top;
+        st.top = malloc(sizeof(float) * st.n_top * d);
+        st.top_base = malloc(sizeof(float) * st.n_top * d);
+        if (st.top && st.top_base) {
+            memcpy(st.top, j->out_hs + st.top_start * d, sizeof(float) * st.n_top * d);
+            memcpy(st.top_base, st.top, sizeof(float) * st.n_top * d);
         }
     }
-    if (grad && hidden && slot_mem && st.queue && (!st.n_hot || (st.hot && st.hot_base))) {
+    if (grad && hidden && slot_mem && st.queue && (!st.n_top || (st.top && st.top_base))) {
         for (int s = 0; s < MAX_SLOTS; s++) {
             slots[s].ctx = slot_mem + s * per_slot;
             slots[s].neg = slots[s].ctx + 2 * w;
@@ -519,13 +519,13 @@ int w2v_train_chunk(Job *j) {
             case 300: r = run_300(&st, slots, grad, hidden); break;
             default: r = run_any(&st, slots, grad, hidden); break;
         }
-        if (r == 0 && st.local) sync_words(&st);
-        if (st.n_hot) hot_exchange(&st);
+        if (r == 0 && st.local) flush_counter(&st);
+        if (st.n_top) top_exchange(&st);
     }
     free(st.sen);
     free(st.queue);
-    free(st.hot);
-    free(st.hot_base);
+    free(st.top);
+    free(st.top_base);
     free(slot_mem);
     free(grad);
     free(hidden);

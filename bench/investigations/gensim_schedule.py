@@ -1,6 +1,6 @@
 """Why gensim's corpus_file mode scores above its iterable mode: its learning-rate schedule.
 
-    python bench/gensim_schedule.py --seeds 1 2        # sg, 2 workers, the benchmark's token file
+    python bench/investigations/gensim_schedule.py --seeds 1 2        # sg, 2 workers, the benchmark's token file
 
 In corpus_file mode each of gensim's W workers reads 1/W of the file, but computes its
 learning rate from *its own* word count over the *whole* file's (word2vec_corpusfile.pyx,
@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from vs_gensim import MODELS, OUT, run_one, token_file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for vs_gensim
+from vs_gensim import MODELS, OUT, run_one, token_file  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """A/B timing of kernel.c variants (and optionally gensim) on the same encoded corpus.
 
-    python bench/kernel_ab.py old.c w2v/csrc/kernel.c --model sg --threads 2 --rounds 5
+    python bench/investigations/kernel_ab.py old.c w2v/csrc/kernel.c --model sg --threads 2 --rounds 5
 
 Each variant is compiled with native.FLAGS into bench/out/ab/, loaded with ctypes and run
 over the first --words words of an epoch with `--threads` Python threads taking chunks
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from w2v import encode, native  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--gensim", action="store_true")
     p.add_argument("--private", action="store_true", help="each thread its own output matrices (contention test)")
     p.add_argument("--huge", action="store_true", help="madvise the matrices MADV_HUGEPAGE + MADV_COLLAPSE")
-    p.add_argument("--hot-nodes", type=int, default=0, help="Job.hot_nodes for every variant (hs)")
+    p.add_argument("--top-nodes", type=int, default=0, help="Job.top_nodes for every variant (hs)")
     a = p.parse_args()
 
     data = encoded(a.tokens)
@@ -126,15 +126,12 @@ def main() -> None:
                     nxt[0] += 1
                 if k >= n_chunks:
                     return
-                job = native.Job(inp.ctypes.data, mine_out.ctypes.data if negative else None,
-                                 mine_hs.ctypes.data if a.hs else None, V, dim, negative, 5,
-                                 int(a.model == "cbow"), ids.ctypes.data, offsets.ctypes.data,
-                                 int(bounds[k]), int(bounds[k + 1]), keep.ctypes.data, accept.ctypes.data,
-                                 alias.ctypes.data, hs[0].ctypes.data if hs else None,
-                                 hs[1].ctypes.data if hs else None, hs[2].ctypes.data if hs else None,
-                                 hs[0].shape[1] if hs else 0, None, 0, alpha, alpha * 1e-4, words,
-                                 counter.ctypes.data, chunk_seed(1, 0, k))
-                job.hot_nodes = a.hot_nodes
+                job = native.make_job(
+                    input=inp, output=mine_out, output_hs=mine_hs, dim=dim, negative=negative, window=5,
+                    cbow=a.model == "cbow", ids=ids, offsets=offsets, s_begin=int(bounds[k]),
+                    s_end=int(bounds[k + 1]), keep=keep, noise=(accept, alias), huffman=hs, alpha=alpha,
+                    min_alpha=alpha * 1e-4, total_words=words, words_done=counter, seed=chunk_seed(1, 0, k),
+                    top_nodes=a.top_nodes)
                 c0 = time.thread_time()
                 lib.w2v_train_chunk(ctypes.byref(job))
                 c1 = time.thread_time()
