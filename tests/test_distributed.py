@@ -20,7 +20,10 @@ import w2v
 from w2v import distributed, evaluate
 from w2v.cli import main
 from w2v.config import TrainConfig
-from w2v.trainer import Progress, chunk_bounds
+from w2v.errors import UserError
+from w2v.group import check_resume, mid_epoch
+from w2v.runfolder import Progress
+from w2v.semantics import chunk_bounds
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT / "corpora"
@@ -236,7 +239,7 @@ def test_a_signal_to_one_process_stops_all_at_the_round_and_resumes(tmp_path):
     where = saved["distributed"]
     assert where["world_size"] == 2 and saved["progress"]["words_done"] > 0
 
-    if distributed._mid_epoch(where):  # nearly always: a checkpoint between rounds of an epoch
+    if mid_epoch(where):  # nearly always: a checkpoint between rounds of an epoch
         refused = CliRunner().invoke(main, ["train", "--resume", str(run)], env={"WORLD_SIZE": None, "RANK": None})
         assert refused.exit_code == 2 and "2 processes" in refused.output, refused.output
 
@@ -272,20 +275,17 @@ def test_chunks_are_dealt_in_turn_and_shards_hold_their_text():
 
 
 def test_checkpoints_resume_only_where_they_fit():
-    class Group:
-        world = 2
-
     at_epoch_end = {"world_size": 4, "round": 0, "positions": [0, 0, 0, 0]}
-    mid_epoch = {"world_size": 4, "round": 3, "positions": [31, 30, 30, 29]}
-    distributed.check_resume(at_epoch_end, Progress(epoch=2), None)  # any world size, even none
-    distributed.check_resume(at_epoch_end, Progress(epoch=2), Group())
-    with pytest.raises(distributed.UserError, match="4 processes"):
-        distributed.check_resume(mid_epoch, Progress(epoch=2, chunk=31), Group())
-    with pytest.raises(distributed.UserError, match="without torchrun|4 processes"):
-        distributed.check_resume(mid_epoch, Progress(epoch=2, chunk=31), None)
-    with pytest.raises(distributed.UserError, match="one process"):
-        distributed.check_resume(None, Progress(epoch=1, chunk=7), Group())
-    distributed.check_resume(None, Progress(epoch=1, chunk=7), None)
+    mid_epoch_ = {"world_size": 4, "round": 3, "positions": [31, 30, 30, 29]}
+    check_resume(at_epoch_end, Progress(epoch=2), world=1, in_group=False)  # any world size, even none
+    check_resume(at_epoch_end, Progress(epoch=2), world=2, in_group=True)
+    with pytest.raises(UserError, match="4 processes"):
+        check_resume(mid_epoch_, Progress(epoch=2, chunk=31), world=2, in_group=True)
+    with pytest.raises(UserError, match="without torchrun|4 processes"):
+        check_resume(mid_epoch_, Progress(epoch=2, chunk=31), world=1, in_group=False)
+    with pytest.raises(UserError, match="one process"):
+        check_resume(None, Progress(epoch=1, chunk=7), world=2, in_group=True)
+    check_resume(None, Progress(epoch=1, chunk=7), world=1, in_group=False)
 
 
 def test_distributed_flag_outside_torchrun_is_a_one_line_error(tmp_path, monkeypatch):

@@ -183,7 +183,7 @@ def test_internal_failure_exits_1_with_a_traceback(tmp_path: Path, monkeypatch: 
     def boom(*args, **kwargs):
         raise RuntimeError("internal")
 
-    monkeypatch.setattr(Trainer, "_train", boom)
+    monkeypatch.setattr(Trainer, "_train_epoch", boom)
     result = CliRunner().invoke(main, ["train", MOBY, "--out", str(tmp_path / "run"), *FAST])
     assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)  # python -m w2v prints its traceback
 

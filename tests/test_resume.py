@@ -26,7 +26,8 @@ import w2v
 from w2v.cli import main
 from w2v.dictionary import Dictionary
 from w2v.errors import UserError
-from w2v.trainer import Interrupted, Trainer
+from w2v.errors import Interrupted
+from w2v.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 MOBY = str(ROOT / "corpora" / "moby_dick.txt.gz")
@@ -98,24 +99,12 @@ def test_signal_checkpoints_and_resume_is_exact(tmp_path: Path, reference: torch
 
 def _stop_after(trainer: Trainer, chunks: int) -> None:
     """Set the trainer's stop flag (what the signal handler does) after `chunks` chunks."""
-    names = ("_native_runner", "_torch_runner")
-    for name in names:
-        make = getattr(trainer, name)
 
-        def wrapped(*args, _make=make):
-            run = _make(*args)
-            done = [0]
+    def stop(trained: int) -> None:
+        if trained == chunks:
+            trainer.stop.set()
 
-            def counting(*a):
-                result = run(*a)
-                done[0] += 1
-                if done[0] == chunks:
-                    trainer.stop.set()
-                return result
-
-            return counting
-
-        setattr(trainer, name, wrapped)
+    trainer.after_chunk = stop
 
 
 @pytest.mark.parametrize("options", [

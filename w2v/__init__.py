@@ -17,8 +17,8 @@ def train(paths: Sequence[str] | None = None, **options: Any):
     """Train word vectors on text files or folders (the default corpus when none is given).
 
     `options` are the settings of `w2v.config.TrainConfig` (model, dim, window, negative,
-    hs, sample, min_count, epochs, alpha, threads, seed, out, ...); returns a
-    `w2v.model.Word2Vec` whose run folder holds config.json, vocab.tsv and model.pt.
+    hs, sample, min_count, epochs, alpha, threads, seed, out, ...); returns a `w2v.run.Run`
+    whose folder holds config.json, vocab.tsv and model.pt (`run.vectors()` for the vectors).
     """
     from w2v.config import TrainConfig
     from w2v.trainer import Trainer
@@ -28,24 +28,10 @@ def train(paths: Sequence[str] | None = None, **options: Any):
 
 
 def resume(run_dir: str, **overrides: Any):
-    """Continue an interrupted run from its last checkpoint."""
-    import json
-    from pathlib import Path
+    """Continue an interrupted run from its last checkpoint; returns a `w2v.run.Run`."""
+    from w2v.trainer import Trainer
 
-    from w2v.config import TrainConfig
-    from w2v.errors import UserError
-    from w2v.trainer import Trainer, _check_resumable
-
-    if not Path(run_dir).is_dir():
-        raise UserError(f"{run_dir} not found: --resume takes the run folder of an interrupted run")
-    _check_resumable(Path(run_dir))
-    try:
-        meta = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
-        config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(run_dir)})
-    except (ValueError, KeyError, TypeError, OSError) as e:
-        raise UserError(f"{Path(run_dir) / 'config.json'} is damaged ({type(e).__name__}): "
-                        "start the run again with --overwrite") from None
-    return Trainer(config, resume=True).run()
+    return Trainer.resuming(run_dir, **overrides).run()
 
 
 def load(path: str, limit: int | None = None, **options: Any):

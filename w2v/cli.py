@@ -99,32 +99,34 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
     With no PATHS, trains on the default corpus committed in corpora/ (about 4.5M words of
     public-domain English). A sentence is a line; output goes to --out.
     """
-    import w2v
-    from w2v import distributed
+    from w2v.config import TrainConfig
+    from w2v.errors import Interrupted, LeaderFailed
     from w2v.report import final_report
-    from w2v.trainer import Interrupted
+    from w2v.trainer import Trainer
 
-    try:  # under torchrun only the leading process speaks (distributed.reporting())
-        model = distributed.resume(resume_dir) if resume_dir is not None else w2v.train(list(paths), **options)
+    if resume_dir is not None:
+        trainer = Trainer.resuming(resume_dir)
+    else:
+        trainer = Trainer(TrainConfig(paths=list(paths), **options))
+    try:  # in a torchrun group only the leading process speaks (trainer.reports)
+        run = trainer.run()
     except Interrupted as stopped:
-        if distributed.reporting():
+        if trainer.reports:
             click.echo(str(stopped), err=True)
         sys.exit(130)
-    except distributed.Follow as failed:  # the leading process failed before training and says why
+    except LeaderFailed as failed:  # the leading process failed before training and says why
         sys.exit(failed.code)
     except KeyboardInterrupt:  # Ctrl-C outside the epochs, where the trainer cannot checkpoint
-        if distributed.reporting():
+        if trainer.reports:
             click.echo("interrupted while preparing or saving the run (no checkpoint is written then): "
                        "run the command again", err=True)
         sys.exit(130)
-    if distributed.reporting():
+    if trainer.reports:
         try:
-            final_report(model, echo=click.echo)
+            final_report(run, echo=click.echo)
         except KeyboardInterrupt:
-            click.echo(f"interrupted during the report; the trained run is saved in {model.run_dir}", err=True)
+            click.echo(f"interrupted during the report; the trained run is saved in {run.run_dir}", err=True)
             sys.exit(130)
-
-
 
 
 # --- vectors commands (similar, analogy, evaluate, export) ---

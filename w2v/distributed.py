@@ -1,47 +1,19 @@
 """Training on several processes and machines with torchrun: one process group, local SGD.
 
-    torchrun --nproc_per_node=2 -m w2v train ...                      # one machine
-    torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 \\
-             --rdzv_backend=c10d --rdzv_endpoint=HOST:29400 -m w2v train ...   # each machine
+torchrun's environment (WORLD_SIZE > 1) turns this on; `--distributed` insists on it. README
+("Distributed training") says how to launch it and what each setting does. The mechanics:
 
-torchrun's environment (WORLD_SIZE > 1) turns this on; `--distributed` insists on it. A
-run in one process never comes here: no process group, no change, no cost.
-
-How the work is shared:
-
-- One process leads: the first rank (in torchrun's order) whose machine has the corpus
-  (to resume: the run folder's checkpoint), so rank 0 when every machine has them. It
-  reads the corpus and builds the vocabulary and ids in its run folder, as a single
-  process does (or reads its checkpoint), then sends the others what they need over the
-  process group: its settings, the words and counts, the parameters and each rank's
-  shard of the ids. Other machines need neither the corpus nor a shared filesystem, and
-  only the leader writes files or prints. (torchrun's c10d rendezvous numbers machines
-  in an order of its own, so with the corpus on one machine rank 0 may be elsewhere.)
-- An epoch's chunks (whole sentences, --batch-words words or fewer) are dealt in turn:
-  rank r trains chunks r, r+W, r+2W, ... with its own --threads hogwild threads and the
-  same C kernel (or PyTorch path). All ranks work on the same stretch of the corpus at
-  the same time, as the threads of one process do, and a chunk's random stream depends
-  only on (seed, epoch, chunk), never on which rank trains it.
-- Local SGD with summed updates: ranks train on their own copies for a round, then
-  all_reduce what changed, so every rank's updates land, as every thread's do in hogwild
-  (averaging instead would halve the learning rate with 2 processes: 7.5% analogies
-  instead of 10.5% on the default corpus). Summing updates that are a round stale
-  overshoots on the rows updated most, and those are few: the rows of frequent words
-  (occurring at least HOT_OCCURRENCES times in --sync-words words) are summed every
-  --sync-words / HOT_SYNCS words, all rows every --sync-words words (per process), at
-  the end of each epoch and before stopping. On the default corpus with 2 processes that
-  is 2,000 of 23,000 rows every 100k words, and the accuracy of one process.
-- The learning rate decays over each rank's own words (its shard × epochs); shards are
-  balanced to within a chunk, so this is the one-process schedule.
-- SIGINT/SIGTERM on any rank is agreed on at the end of the round: all ranks stop there,
-  the leader writes checkpoint.pt (with where each rank stood) and every rank exits 130.
-- A rank that dies breaks the group: the others fail in their next collective (at once
-  if its process died, after --dist-timeout if its machine went silent), say so in one
-  line and exit non-zero, and torchrun stops the rest. Checkpoints are only written at
-  epoch ends and agreed stops, atomically, so the last one stays resumable.
-- Resume: `torchrun ... -m w2v train --resume RUN` on the same machines. A checkpoint from
-  an epoch's end resumes with any number of processes (or none); one from an agreed stop
-  in mid-epoch needs the same number of processes and threads.
+- One process leads: the first rank whose machine has the corpus (to resume: the run's
+  checkpoint). It prepares the run as a single process does and sends the others the
+  settings, the vocabulary, the parameters and each rank's shard of the ids, so the other
+  machines need no corpus and no shared filesystem. Only the leader writes and prints.
+- Rank r trains chunks r, r+W, r+2W, ... of each epoch; a chunk's random stream depends only
+  on (seed, epoch, chunk), never on which rank trains it.
+- Local SGD with summed updates: ranks train their own copies for a round, then all_reduce
+  what changed (hogwild's sum; averaging would divide the learning rate by W). The rows of
+  frequent words, which go stale fastest, are summed FREQUENT_SYNCS times per --sync-words.
+- Stops are agreed at the end of a round; a lost rank fails the next collective and every
+  process exits with one line; checkpoints are written only at epoch ends and agreed stops.
 """
 
 from __future__ import annotations
@@ -52,18 +24,19 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from w2v.errors import UserError
-
-if TYPE_CHECKING:
-    from w2v.config import TrainConfig
-    from w2v.encode import Encoded
-    from w2v.model import Parameters
-    from w2v.trainer import Progress, Trainer
+from w2v.config import TrainConfig
+from w2v.dictionary import Dictionary
+from w2v.encode import Encoded
+from w2v.errors import LeaderFailed, UserError
+from w2v.group import Group, Prepared, SingleProcess, check_resume, mid_epoch
+from w2v.parameters import Parameters
+from w2v.runfolder import CHECKPOINT, Progress
+from w2v.semantics import chunk_bounds
 
 # The other ranks wait this long for the leader to read the corpus and build the vocabulary
 # (a dead leader is noticed at once: its sockets close); training collectives use
@@ -71,23 +44,15 @@ if TYPE_CHECKING:
 PREPARE_TIMEOUT = timedelta(hours=6)
 _PIECE = 1 << 24  # ids per message when sending shards (64 MB)
 # Rounds: the rows of frequent words are summed this many times per --sync-words, all rows once.
-HOT_SYNCS = 10
+FREQUENT_SYNCS = 10
 # A word is frequent when it occurs this many times, on average, in --sync-words words.
-HOT_OCCURRENCES = 50
+FREQUENT_OCCURRENCES = 50
 # Settings that stay each process's own; everything else comes from the leader.
 _LOCAL_SETTINGS = ("threads", "device", "progress", "tensorboard", "evaluate")
 
 
 class LostPeer(UserError):
     """A collective failed: another process died, hung, or its machine is unreachable."""
-
-
-class Follow(Exception):
-    """Raised on the other ranks when the leader failed before training; the leader reports why."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --- torchrun's environment ----------------------------------------------------------------
@@ -110,7 +75,7 @@ def rank() -> int:
     return _env_int("RANK", 0)
 
 
-def requested(config: "TrainConfig") -> bool:
+def requested(config: TrainConfig) -> bool:
     """Whether to join a process group: under torchrun with several processes, or --distributed."""
     return bool(config.distributed) or world_size() > 1
 
@@ -120,40 +85,18 @@ def local_processes() -> int:
     return max(1, _env_int("LOCAL_WORLD_SIZE", 1))
 
 
-_reporting = True  # False in a process that follows another's lead
-
-
-def reporting() -> bool:
-    """Whether this process prints the run's summary: alone, or the leader of its group."""
-    return _reporting
-
-
-def start(config: "TrainConfig", device: torch.device, resume: bool = False) -> "Distributed | None":
-    """The process group for this run, or None for a plain single-process run."""
+def start(config: TrainConfig, device: torch.device, resume: bool = False) -> Group:
+    """The group this run trains in: torchrun's processes, or this process alone."""
     if not requested(config):
-        return None
+        return SingleProcess(device)
     return Distributed(config, device, resume)
 
 
-def _holds_input(config: "TrainConfig", resume: bool) -> bool:
+def _holds_input(config: TrainConfig, resume: bool) -> bool:
     """Whether this machine can lead: it has the run's checkpoint (to resume) or every corpus path."""
     if resume:
-        return (Path(config.out) / "checkpoint.pt").exists()
+        return (Path(config.out) / CHECKPOINT).exists()
     return all(Path(p).exists() for p in config.paths)
-
-
-def resume(run_dir: str) -> Any:
-    """`w2v.resume` that also works on a machine without the run folder (ranks other than 0).
-
-    Those ranks take the settings, vocabulary, parameters and their ids from the leader.
-    """
-    import w2v
-    from w2v.config import TrainConfig
-    from w2v.trainer import Trainer
-
-    if world_size() == 1 or (Path(run_dir) / "config.json").exists():
-        return w2v.resume(run_dir)
-    return Trainer(TrainConfig(out=str(run_dir), distributed=True), resume=True).run()
 
 
 # --- dealing the corpus ------------------------------------------------------------------
@@ -203,7 +146,7 @@ def gather_ids(ids: np.ndarray, shard: Shard) -> np.ndarray:
 class Distributed:
     """This process's place in the group, and the collectives the trainer calls."""
 
-    def __init__(self, config: "TrainConfig", device: torch.device, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, device: torch.device, resume: bool = False) -> None:
         import torch.distributed as dist
 
         if not dist.is_available():
@@ -248,13 +191,10 @@ class Distributed:
         holders = holds.nonzero().flatten().tolist()
         self.leader = holders[0] if holders else 0  # none: rank 0 leads, and says what is missing
         self.is_main = self.rank == self.leader
-        global _reporting
-        _reporting = self.is_main
         self.config = config
         self.stopping = False  # a stop agreed on by all ranks
         self.round = 0
         self.positions = [0] * self.world
-        self._resumed: dict[str, Any] | None = None
         self._snapshots: list[torch.Tensor] = []
 
     # --- errors ------------------------------------------------------------------------
@@ -273,15 +213,14 @@ class Distributed:
                    "a training process died, or its machine stopped answering")
         config = getattr(self, "config", None)
         if config is not None and getattr(self, "is_main", False):
-            if (Path(config.out) / "checkpoint.pt").exists():
-                message += f"; the last checkpoint resumes with `{self.resume_command()}`"
+            if (Path(config.out) / CHECKPOINT).exists():
+                message += f"; the last checkpoint resumes with `{self.resume_command(config.out)}`"
             else:
                 message += "; no checkpoint was written yet: start again"
         return message
 
-    def resume_command(self) -> str:
+    def resume_command(self, out: str) -> str:
         """The command that continues this run: the same number of processes on the same machines."""
-        out = self.config.out if getattr(self, "config", None) else "RUN"
         here = local_processes()
         if here >= self.world:
             return f"torchrun --nproc_per_node={self.world} -m w2v train --resume {out}"
@@ -289,35 +228,32 @@ class Distributed:
                 f"--rdzv_backend=c10d --rdzv_endpoint=HOST:PORT -m w2v train --resume {out}")
 
     # --- before training -----------------------------------------------------------------
-    def prepare(self, trainer: "Trainer", build: Callable[[], tuple]) -> tuple:
+    def prepare(self, config: TrainConfig, build: Callable[[TrainConfig], Prepared]) -> Prepared:
         """The leader runs `build` (vocabulary and ids, or the checkpoint) and shares the result.
 
-        Every rank returns (data, params, progress, corpus_info), `data` being its own shard.
+        Every rank returns what it trains from: its own shard as `data`, and the leader's
+        settings with its own _LOCAL_SETTINGS.
         """
-        from w2v.config import TrainConfig
-        from w2v.dictionary import Dictionary
-        from w2v.encode import Encoded
-        from w2v.model import Parameters
-        from w2v.trainer import Progress, chunk_bounds
-
         dist = self.dist
         message: list[Any] = [None]
         if self.is_main:
             try:
-                data, params, progress, corpus_info = build()
-                bounds = chunk_bounds(data.offsets, self._chunk_words(trainer.config)).astype(np.int64)
-                saved = self._resumed
-                if saved is not None and _mid_epoch(saved) and saved.get("chunk_words") != self._chunk_words(trainer.config):
+                prepared = build(config)
+                data, params, progress = prepared.data, prepared.params, prepared.progress
+                self.check_resume(prepared.resumed, progress)
+                bounds = chunk_bounds(data.offsets, self._chunk_words(config)).astype(np.int64)
+                saved = prepared.resumed
+                if saved is not None and mid_epoch(saved) and saved.get("chunk_words") != self._chunk_words(config):
                     raise UserError("this checkpoint was written in the middle of an epoch with other chunks: "
                                     "resume with the --threads it was trained with")
-                if saved is not None and _mid_epoch(saved) and saved.get("world_size") == self.world:
+                if saved is not None and mid_epoch(saved) and saved.get("world_size") == self.world:
                     self.round, self.positions = int(saved["round"]), [int(p) for p in saved["positions"]]
                 else:
                     self.round, self.positions = 0, [progress.chunk] * self.world
                 message = [{
-                    "config": trainer.config.to_dict(), "words": data.dictionary.words,
-                    "counts": data.dictionary.counts, "raw_tokens": data.raw_tokens, "corpus_info": corpus_info,
-                    "progress": dict(progress.__dict__), "bounds": bounds,
+                    "config": prepared.config.to_dict(), "words": data.dictionary.words,
+                    "counts": data.dictionary.counts, "raw_tokens": data.raw_tokens,
+                    "corpus_info": prepared.corpus_info, "progress": dict(progress.__dict__), "bounds": bounds,
                     "chunk_tokens": np.diff(data.offsets[bounds]).astype(np.int64),
                     "round": self.round, "positions": self.positions,
                     "shapes": [tuple(t.shape) for t in (params.input, params.output, params.output_hs)],
@@ -332,27 +268,28 @@ class Distributed:
             dist.broadcast_object_list(message, src=self.leader, group=self.prep)
         head = message[0]
         if "error" in head:
-            raise Follow(head["error"], head["code"])
+            raise LeaderFailed(head["error"], head["code"])
         if not self.is_main:
             # The leader's settings, so every rank trains the same model whatever its command line said.
-            local = {k: getattr(trainer.config, k) for k in _LOCAL_SETTINGS}
-            trainer.config = TrainConfig.from_dict({**head["config"], **local, "progress": False, "tensorboard": False})
-            trainer.run_dir = Path(trainer.config.out)
+            local = {k: getattr(config, k) for k in _LOCAL_SETTINGS}
+            config = TrainConfig.from_dict({**head["config"], **local, "progress": False, "tensorboard": False})
             dictionary = Dictionary(list(head["words"]), np.asarray(head["counts"], dtype=np.int64))
             params = Parameters(*(torch.zeros(shape) for shape in head["shapes"]))
             progress = Progress(**head["progress"])
-            corpus_info = head["corpus_info"]
+            prepared = Prepared(config, None, params, progress, head["corpus_info"])  # data: the shard, below
             self.round, self.positions = int(head["round"]), [int(p) for p in head["positions"]]
-        self.config = c = trainer.config
+        else:
+            config = prepared.config
+        self.config = c = config
         bounds, chunk_tokens = head["bounds"], head["chunk_tokens"]
         n_chunks = len(bounds) - 1
-        self.chunks_per_round = max(1, round(c.sync_words / HOT_SYNCS / self._chunk_words(c)))
+        self.chunks_per_round = max(1, round(c.sync_words / FREQUENT_SYNCS / self._chunk_words(c)))
         most = -(-n_chunks // self.world)  # chunks of the rank with most
         self.rounds = max(1, -(-most // self.chunks_per_round))
-        # Frequent words: rows 0..hot-1 of the input and output matrices (most frequent first)
-        # and the last `hot` Huffman inner nodes (the root's end of the tree).
+        # Frequent words: rows 0..frequent_rows-1 of the input and output matrices (most frequent
+        # first) and the last `frequent_rows` Huffman inner nodes (the root's end of the tree).
         counts = np.asarray(head["counts"], dtype=np.int64)
-        self.hot = int((counts * c.sync_words >= HOT_OCCURRENCES * max(1, int(counts.sum()))).sum())
+        self.frequent_rows = int((counts * c.sync_words >= FREQUENT_OCCURRENCES * max(1, int(counts.sum()))).sum())
 
         with self._collective(f"receiving the parameters from process {self.leader}"):
             for t in (params.input, params.output, params.output_hs):
@@ -369,14 +306,14 @@ class Distributed:
                     del ids
                 shard = deal(data.offsets, bounds, self.world, self.rank)
                 mine = Encoded(data.dictionary, gather_ids(data.ids, shard), shard.offsets, data.raw_tokens)
-                self.chunk_ids, self.bounds = shard.chunk_ids, shard.bounds
+                self.chunk_numbers, self.bounds = shard.chunk_ids, shard.bounds
             else:
-                self.chunk_ids = np.arange(self.rank, n_chunks, self.world, dtype=np.int64)
-                sentences = bounds[self.chunk_ids + 1] - bounds[self.chunk_ids]
+                self.chunk_numbers = np.arange(self.rank, n_chunks, self.world, dtype=np.int64)
+                sentences = bounds[self.chunk_numbers + 1] - bounds[self.chunk_numbers]
                 self.bounds = np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64)
                 offsets = np.empty(int(self.bounds[-1]) + 1, dtype=np.int64)
                 dist.recv(torch.from_numpy(offsets), src=self.leader, group=self.prep)
-                ids = np.empty(int(chunk_tokens[self.chunk_ids].sum()), dtype=np.int32)
+                ids = np.empty(int(chunk_tokens[self.chunk_numbers].sum()), dtype=np.int32)
                 for at in range(0, len(ids), _PIECE):
                     dist.recv(torch.from_numpy(ids[at : at + _PIECE]), src=self.leader, group=self.prep)
                 mine = Encoded(dictionary, ids, offsets, int(head["raw_tokens"]))
@@ -384,14 +321,18 @@ class Distributed:
         self.local_words_per_epoch = int(mine.offsets[-1])
         self._offsets = mine.offsets
         progress.chunk = self.positions[self.rank]
-        return mine, params, progress, corpus_info
+        prepared.data, prepared.config = mine, c
+        return prepared
 
-    def _chunk_words(self, config: "TrainConfig") -> int:
+    def check_resume(self, saved: dict[str, Any] | None, progress: Progress) -> None:
+        check_resume(saved, progress, world=self.world, in_group=True)
+
+    def _chunk_words(self, config: TrainConfig) -> int:
         """--batch-words, made smaller if need be to give every thread a chunk in each round."""
-        return max(1, min(config.batch_words, config.sync_words // HOT_SYNCS // self.max_threads))
+        return max(1, min(config.batch_words, config.sync_words // FREQUENT_SYNCS // self.max_threads))
 
     # --- training --------------------------------------------------------------------
-    def begin(self, params: "Parameters", progress: "Progress") -> tuple[int, int]:
+    def begin(self, params: Parameters, progress: Progress, epochs: int) -> tuple[int, int]:
         """Before the first round: keep the matrices as they stand (each sync adds up the changes to them).
 
         Returns this rank's learning-rate clock: words it has trained, and will train in all.
@@ -400,32 +341,32 @@ class Distributed:
         self._from_end = [t is params.output_hs for t in _matrices(params)]  # HS: hot nodes at the end
         self._base = (progress.words_done, progress.loss_sum, progress.loss_count)
         done = progress.epoch * self.local_words_per_epoch + int(self._offsets[self.bounds[progress.chunk]])
-        return done, max(1, self.local_words_per_epoch * self.config.epochs)
+        return done, max(1, self.local_words_per_epoch * epochs)
 
     def round_end(self) -> int:
         """The local chunk at which this round stops."""
         return min(len(self.bounds) - 1, (self.round + 1) * self.chunks_per_round)
 
-    def words_now(self, clock: int) -> int:
+    def words_now(self, clock: int, progress: Progress) -> int:
         """An estimate of the words all ranks have trained, from this rank's clock (for display)."""
         return int(clock * self.words_per_epoch / max(1, self.local_words_per_epoch))
 
-    def sync(self, params: "Parameters", progress: "Progress", position: int, stop: Any) -> bool:
-        """End of a round on every rank: average the matrices, add up words and losses, and
-        agree on stopping. True: train the next round of this epoch; False: the epoch is over,
-        or all ranks stop (then `self.stopping` and `stop` are set)."""
+    def sync(self, params: Parameters, progress: Progress, position: int, stop_requested: bool) -> bool:
+        """End of a round on every rank: sum the changes to the matrices, add up words and losses,
+        and agree on stopping. True: train the next round of this epoch; False: the epoch is over,
+        or all ranks stop (then `self.stopping` is set)."""
         stats = torch.zeros(4 + self.world, dtype=torch.float64)
         stats[0] = progress.words_done - self._base[0]
         stats[1] = progress.loss_sum - self._base[1]
         stats[2] = progress.loss_count - self._base[2]
-        stats[3] = 1.0 if stop.is_set() else 0.0
+        stats[3] = 1.0 if stop_requested else 0.0
         stats[4 + self.rank] = position
         with self._collective("combining the processes' updates"):
             self.dist.all_reduce(stats, group=self.group)
             stopping = stats[3].item() > 0
-            # All rows at every HOT_SYNCS-th round, at an epoch's end and before stopping (so that
+            # All rows at every FREQUENT_SYNCS-th round, at an epoch's end and before stopping (so that
             # checkpoints and the final model hold every rank's updates); frequent rows otherwise.
-            full = stopping or self.round + 1 >= self.rounds or (self.round + 1) % HOT_SYNCS == 0
+            full = stopping or self.round + 1 >= self.rounds or (self.round + 1) % FREQUENT_SYNCS == 0
             if self.world > 1:
                 self._sum_changes(_matrices(params), full)
         progress.words_done = self._base[0] + int(round(stats[0].item()))
@@ -435,7 +376,6 @@ class Distributed:
         self.positions = [int(p) for p in stats[4:].tolist()]
         if stopping:
             self.stopping = True
-            stop.set()
             return False
         self.round += 1
         if self.round < self.rounds:
@@ -450,7 +390,7 @@ class Distributed:
         """
         for m, old, from_end in zip(matrices, self._snapshots, self._from_end):
             if not full:
-                rows = slice(max(0, len(m) - self.hot), None) if from_end else slice(0, self.hot)
+                rows = slice(max(0, len(m) - self.frequent_rows), None) if from_end else slice(0, self.frequent_rows)
                 m, old = m[rows], old[rows]
                 if not len(m):
                     continue
@@ -466,7 +406,7 @@ class Distributed:
     def describe(self) -> dict[str, Any]:
         """For config.json."""
         return {"world_size": self.world, "backend": str(self.dist.get_backend()),
-                "sync_words": self.config.sync_words, "frequent_rows": self.hot,
+                "sync_words": self.config.sync_words, "frequent_rows": self.frequent_rows,
                 "chunk_words": self._chunk_words(self.config), "rounds_per_epoch": self.rounds}
 
     def close(self) -> None:
@@ -477,32 +417,8 @@ class Distributed:
                 self.dist.destroy_process_group(self.prep)
 
 
-def _matrices(params: "Parameters") -> list[torch.Tensor]:
+def _matrices(params: Parameters) -> list[torch.Tensor]:
     return [t for t in (params.input, params.output, params.output_hs) if t.numel()]
-
-
-def _mid_epoch(saved: dict[str, Any]) -> bool:
-    return bool(saved.get("round")) or any(int(p) for p in saved.get("positions", ()))
-
-
-def check_resume(saved: dict[str, Any] | None, progress: "Progress", group: "Distributed | None") -> None:
-    """Refuse a checkpoint written in mid-epoch by another number of processes.
-
-    `saved` is checkpoint.pt's "distributed" entry (None when one process wrote it). At an
-    epoch's end all ranks hold the same matrices, so any number of processes may go on.
-    """
-    world = group.world if group is not None else 1
-    if group is not None:
-        group._resumed = saved
-    if saved is None:
-        if progress.chunk and group is not None:  # its chunks are not the ones a group deals
-            raise UserError("this checkpoint was written by one process in the middle of an epoch: "
-                            "resume it without torchrun (`w2v train --resume ...`)")
-        return
-    if _mid_epoch(saved) and int(saved["world_size"]) != world:
-        how = ("without torchrun" if world == 1 and group is None else f"with {world} processes")
-        raise UserError(f"this checkpoint was written by {saved['world_size']} processes in the middle of an "
-                        f"epoch and cannot resume {how}: launch torchrun with {saved['world_size']} processes in all")
 
 
 def _first_line(error: BaseException) -> str:

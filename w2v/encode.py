@@ -27,6 +27,7 @@ import numpy as np
 from w2v.dictionary import Dictionary
 from w2v.errors import UserError
 from w2v.fileio import atomic_write
+from w2v.runfolder import IDS, OFFSETS, VOCAB
 
 _BLOCK = 1 << 20  # provisional ids buffered in memory before they go to disk
 
@@ -82,10 +83,27 @@ class Encoded:
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, dictionary: Dictionary, raw_tokens: int) -> "Encoded":
+        """ids.npy and offsets.npy of a run folder, checked against each other and the vocabulary."""
         run_dir = Path(run_dir)
-        ids = np.load(run_dir / "ids.npy", mmap_mode="r")
-        offsets = np.load(run_dir / "offsets.npy")
-        return cls(dictionary, ids, offsets, raw_tokens)
+        again = "start the run again with --overwrite"
+        try:
+            ids = np.load(run_dir / IDS, mmap_mode="r", allow_pickle=False)
+            offsets = np.load(run_dir / OFFSETS, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise UserError(f"{run_dir}: ids.npy or offsets.npy does not load ({type(e).__name__}): {again}") from None
+        if ids.dtype != np.dtype("<i4") or ids.ndim != 1:
+            raise UserError(f"{run_dir / IDS}: {ids.dtype} of {ids.ndim} dims, not a vector of int32 ids: {again}")
+        if offsets.dtype != np.dtype("<i8") or offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 \
+                or offsets[-1] != len(ids) or (np.diff(offsets) < 0).any():
+            raise UserError(f"{run_dir / OFFSETS} does not describe the sentences of ids.npy: {again}")
+        encoded = cls(dictionary, ids, offsets, raw_tokens)
+        for start in range(0, len(ids), _BLOCK):  # read in blocks (bounded memory; see `read`)
+            block = encoded.read(start, min(len(ids), start + _BLOCK))
+            if int(block.min()) < 0 or int(block.max()) >= len(dictionary):
+                encoded.close()
+                raise UserError(f"{run_dir / IDS} holds word ids outside the {len(dictionary):,} words of "
+                                f"vocab.tsv: {again}")
+        return encoded
 
 
 def build(
@@ -149,7 +167,7 @@ def build(
         dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
         index.clear()  # every distinct token of the corpus: free it before the ids are rewritten
         del index, counts
-        dictionary.save(run_dir / "vocab.tsv")
+        dictionary.save(run_dir / VOCAB)
         if pruned:
             tmp_ids.unlink(missing_ok=True)
             _encode_again(sentences, dictionary, run_dir)
@@ -232,7 +250,7 @@ def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path)
     n_kept = sum(int((remap[block] >= 0).sum()) for _, block in _blocks(tmp_ids))
     kept_before = 0
     # Written, not memory-mapped: a full disk is then an error (ENOSPC), not a SIGBUS crash.
-    with atomic_write(run_dir / "ids.npy") as ids_out:
+    with atomic_write(run_dir / IDS) as ids_out:
         _npy_header(ids_out, n_kept)
         for start, raw in _blocks(tmp_ids):
             block = remap[raw]
@@ -271,7 +289,7 @@ def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_di
                     out.write(ids.astype("<i4", copy=False).tobytes())
                     n += len(ids)
                     offsets.append(n)
-        with atomic_write(run_dir / "ids.npy") as ids_out, open(tmp, "rb") as src:
+        with atomic_write(run_dir / IDS) as ids_out, open(tmp, "rb") as src:
             _npy_header(ids_out, n)
             shutil.copyfileobj(src, ids_out, 1 << 22)
     except OSError as e:
@@ -283,7 +301,7 @@ def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_di
 
 
 def _save_offsets(offsets: np.ndarray, run_dir: Path) -> None:
-    with atomic_write(run_dir / "offsets.npy") as f:
+    with atomic_write(run_dir / OFFSETS) as f:
         np.save(f, np.ascontiguousarray(offsets, dtype=np.int64), allow_pickle=False)
 
 

@@ -25,7 +25,7 @@ import torch
 from w2v.dictionary import read_vocab_tsv, write_vocab_tsv
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, temporary_name
-from w2v.runfolder import VOCAB, RunFolder, load_tensors
+from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
 
 if TYPE_CHECKING:
     from w2v.vectors import Vectors
@@ -386,7 +386,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         if RunFolder(path).is_run():
             return RunFolder(path).read_vectors(which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
-    if which != "in" and not (path.name == "model.pt" and (path.parent / VOCAB).exists()):
+    if which != "in" and not (path.name == MODEL and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
         raise UserError(f"{path}: compressed files are not read directly; decompress it first")

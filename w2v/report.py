@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from w2v.model import Word2Vec
+from w2v.run import Run
 
 
-def final_report(model: Word2Vec, echo: Callable[[str], None] = print) -> dict:
+def final_report(model: Run, echo: Callable[[str], None] = print) -> dict:
     """Print the run summary and, with config.evaluate, the analogy score and king - man + woman.
 
     Returns the figures printed, for callers that want them.

@@ -11,13 +11,22 @@ Every file is written through w2v.fileio.atomic_write and read with weights_only
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
-from w2v.dictionary import read_vocab_tsv
+from w2v.config import TrainConfig
+from w2v.dictionary import Dictionary, read_vocab_tsv
 from w2v.errors import UserError
+from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
+from w2v.parameters import Parameters
 
 CONFIG = "config.json"
 VOCAB = "vocab.tsv"
@@ -25,6 +34,8 @@ IDS = "ids.npy"
 OFFSETS = "offsets.npy"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+RUN_FILES = (CONFIG, MODEL, CHECKPOINT)  # any of these: the folder holds a run
+DATA_FILES = (CONFIG, VOCAB, IDS, OFFSETS, MODEL, CHECKPOINT)
 WHICH = ("in", "out", "sum")  # input vectors, output vectors, or their sum (Levy, Goldberg and Dagan 2015)
 
 
@@ -42,10 +53,69 @@ def load_tensors(path: Path) -> object:
                         f"({type(e).__name__}: {_first_sentence(str(e))})") from None
 
 
+def select_vectors(which: str, input: torch.Tensor, output: torch.Tensor | None, run: str) -> torch.Tensor:
+    """The one place in / out / sum is chosen: input vectors, output vectors, or input + output."""
+    if which not in WHICH:
+        raise UserError(f"unknown --which {which!r}: use in, out or sum")
+    if which == "in":
+        return input
+    if output is None or output.numel() == 0:
+        raise UserError(f"{run} has no output vectors (hierarchical softmax only); use --which in")
+    return output if which == "out" else input + output
+
+
+def _checked_matrix(t: object, shape: tuple[int, int], what: str) -> torch.Tensor:
+    """A checkpoint's matrix: a dense float32 CPU tensor of `shape` with finite values, or a one-line error."""
+    rows, dim = shape
+    if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu":
+        raise UserError(f"{what} is missing or not a tensor; start the run again with --overwrite")
+    if t.dtype != torch.float32:
+        raise UserError(f"{what} is {t.dtype}, not float32; start the run again with --overwrite")
+    if (rows == 0 and t.numel() != 0) or (rows and tuple(t.shape) != (rows, dim)):
+        raise UserError(f"{what} has shape {tuple(t.shape)} where the run's settings and vocabulary need "
+                        f"{(rows, dim)}; start the run again with --overwrite")
+    if rows == 0:
+        return torch.zeros(0, dim)
+    if not torch.isfinite(t).all():
+        raise UserError(f"{what} holds nan or infinite values (training diverged?): start again with a "
+                        "lower --alpha and --overwrite")
+    return t.contiguous()
+
+
 def _first_sentence(text: str) -> str:
     """torch's load errors run to several sentences of advice (some on how to unpickle): keep the first."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line.split(". ")[0].rstrip(".")
+
+
+@dataclass
+class Progress:
+    """Where training stands: enough to resume exactly."""
+
+    epoch: int = 0
+    chunk: int = 0  # next chunk of `epoch` to train
+    words_done: int = 0
+    loss_sum: float = 0.0
+    loss_count: float = 0.0
+    epoch_losses: list[float] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: Any, where: Path) -> "Progress":
+        """Progress read back from a checkpoint, every field checked (a run folder is input too)."""
+        if not isinstance(d, dict):
+            raise UserError(f"{where}: no progress record: start the run again with --overwrite")
+        values = {}
+        for name, kind in (("epoch", int), ("chunk", int), ("words_done", int), ("loss_sum", float),
+                           ("loss_count", float)):
+            v = d.get(name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                    or (kind is int and v != int(v)):
+                raise UserError(f"{where}: progress {name} is {v!r}, not a count: start the run again with --overwrite")
+            values[name] = kind(v)
+        losses = d.get("epoch_losses", [])
+        if not isinstance(losses, list) or not all(isinstance(x, (int, float)) for x in losses):
+            raise UserError(f"{where}: progress epoch_losses is damaged: start the run again with --overwrite")
+        return cls(**values, epoch_losses=[float(x) for x in losses])
 
 
 def _rows(m: object, n: int, path: Path) -> torch.Tensor:
@@ -71,6 +141,106 @@ class RunFolder:
         """Whether the folder holds a run's vocabulary (finished or not)."""
         return (self.path / VOCAB).exists()
 
+    # --- starting and resuming ----------------------------------------------------------
+    def held(self) -> list[str]:
+        """The run files already in the folder (a finished or interrupted run)."""
+        return [f for f in RUN_FILES if (self.path / f).exists()]
+
+    def create(self) -> None:
+        if self.path.is_dir():
+            remove_stale_temporaries(self.path)  # left by a killed run
+            return
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
+
+    def check_resumable(self) -> None:
+        """A one-line reason why this folder cannot be resumed, before any file is read."""
+        if not self.path.is_dir():
+            raise UserError(f"{self.path} not found: --resume takes the run folder of an interrupted run")
+        if not (self.path / CHECKPOINT).exists():
+            if (self.path / MODEL).exists():
+                raise UserError(f"{self.path} holds a finished run (model.pt, no checkpoint.pt): nothing to resume")
+            raise UserError(f"{self.path} has no checkpoint.pt to resume from (the run stopped before its first "
+                            "checkpoint, or this is not a run folder): start it again with --overwrite")
+        missing = [f for f in (CONFIG, VOCAB, IDS, OFFSETS) if not (self.path / f).is_file()]
+        if missing:
+            raise UserError(f"{self.path} has a checkpoint but no {missing[0]}: it cannot be resumed; "
+                            "start it again with --overwrite")
+
+    # --- config.json ----------------------------------------------------------------------
+    def read_meta(self) -> dict[str, Any]:
+        """config.json as written by write_meta: {"config", "corpus", "versions", ...}."""
+        where = self.path / CONFIG
+        try:
+            meta = json.loads(where.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            raise UserError(f"{where} is damaged ({type(e).__name__}): start the run again with --overwrite") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) \
+                or not isinstance(meta.get("corpus"), dict):
+            raise UserError(f"{where} is damaged (no config or corpus record): start the run again with --overwrite")
+        return meta
+
+    def read_config(self, **overrides: Any) -> TrainConfig:
+        """The run's settings, validated like options, with `overrides` applied and out = this folder."""
+        meta = self.read_meta()
+        try:
+            return TrainConfig.from_dict({**meta["config"], **overrides, "out": str(self.path)}).resolved()
+        except UserError as e:
+            raise UserError(f"{self.path / CONFIG} is damaged ({e}): start the run again with --overwrite") from None
+
+    def corpus_info(self) -> dict[str, Any]:
+        info = self.read_meta()["corpus"]
+        raw = info.get("raw_tokens")
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            raise UserError(f"{self.path / CONFIG} is damaged (corpus raw_tokens): start the run again with --overwrite")
+        return info
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        with atomic_write(self.path / CONFIG, "w") as f:
+            json.dump(meta, f, indent=2)
+
+    # --- vocabulary -----------------------------------------------------------------------
+    def read_dictionary(self) -> Dictionary:
+        return Dictionary.load(self.path / VOCAB)
+
+    # --- parameters -----------------------------------------------------------------------
+    def save_checkpoint(self, params: Parameters, progress: Progress, group_state: dict[str, Any] | None) -> None:
+        state: dict[str, Any] = params.state()
+        state["progress"] = dict(progress.__dict__)
+        if group_state is not None:
+            state["distributed"] = group_state
+        atomic_torch_save(state, self.path / CHECKPOINT)
+
+    def load_checkpoint(self, config: TrainConfig, vocab: int) -> tuple[Parameters, Progress, dict[str, Any] | None]:
+        """Parameters, progress and the group's record, each checked against the settings and vocabulary."""
+        where = self.path / CHECKPOINT
+        try:
+            state = torch.load(where, weights_only=True, map_location="cpu")
+        except Exception as e:
+            raise UserError(f"{where} does not load ({type(e).__name__}); start the run again with --overwrite") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{where} is not a checkpoint; start the run again with --overwrite")
+        shapes = {"input": (vocab, config.dim), "output": (vocab if config.negative else 0, config.dim),
+                  "output_hs": (vocab - 1 if config.hs else 0, config.dim)}
+        tensors = [_checked_matrix(state.get(name), shape, f"{where} {name}") for name, shape in shapes.items()]
+        progress = Progress.from_dict(state.get("progress"), where)
+        if progress.epoch > config.epochs or (progress.epoch == config.epochs and progress.chunk):
+            raise UserError(f"{where}: progress is past the run's {config.epochs} epochs: nothing to resume")
+        saved = state.get("distributed")
+        if saved is not None and not isinstance(saved, dict):
+            raise UserError(f"{where}: the distributed record is damaged; start the run again with --overwrite")
+        return Parameters(*tensors), progress, saved
+
+    def save_model(self, params: Parameters) -> None:
+        """model.pt: plain tensors only, so torch.load(..., weights_only=True) reads it."""
+        atomic_torch_save(params.state(), self.path / MODEL)
+
+    def finish(self) -> None:
+        """The run ended: its checkpoint is no longer needed."""
+        (self.path / CHECKPOINT).unlink(missing_ok=True)
+
     def read_vectors(self, which: str = "in", limit: int | None = None):
         """(words, float32 matrix, counts) of a finished run; which: in, out or sum (= in + out)."""
         if which not in WHICH:
@@ -86,15 +256,9 @@ class RunFolder:
         rows = state["input"].shape[0] if isinstance(state["input"], torch.Tensor) else -1
         if rows < n or (limit is None and rows != n):
             raise UserError(f"{self.path}: vocab.tsv has {n} words but model.pt has {rows} input vectors")
-        if which == "in":
-            return words, _rows(state["input"], n, model), counts
         out = state.get("output")
-        if out is None or (isinstance(out, torch.Tensor) and out.numel() == 0):
-            raise UserError(f"{self.path} has no output vectors (hierarchical softmax only); use --which in")
-        if not isinstance(out, torch.Tensor) or out.shape != state["input"].shape:
+        if which != "in" and isinstance(out, torch.Tensor) and out.numel() and out.shape != state["input"].shape:
             raise UserError(f"{model}: input and output vectors differ in shape")
-        if which == "out":
-            return words, _rows(out, n, model), counts
-        m = _rows(state["input"], n, model)
-        m += out[:n]
-        return words, m, counts
+        inp = _rows(state["input"], n, model)
+        out = _rows(out, n, model) if which != "in" and isinstance(out, torch.Tensor) and out.numel() else None
+        return words, select_vectors(which, inp, out, str(self.path)), counts

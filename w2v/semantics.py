@@ -1,0 +1,69 @@
+"""What every engine does the same way: word2vec's semantics, stated once.
+
+The C kernel (csrc/kernel.c) and the PyTorch path (w2v.model) both follow these rules;
+the C side restates them in C, and tests/test_kernel.py holds both to the same
+sequential-SGD reference.
+
+- Learning rate: linear from alpha to min_alpha over every word of every epoch
+  (`learning_rate`), on a word clock shared by all threads of a process.
+- Chunks: whole sentences, about `batch_words` words each (`chunk_bounds`); each chunk's
+  random stream (sub-sampling, windows, negatives) comes from (seed, epoch, chunk) alone
+  (`chunk_seed`), so one thread reproduces exactly and resumes exactly at a chunk.
+- Sub-sampling: word2vec C's keep probability per occurrence (Dictionary.keep_probabilities).
+- Noise: counts ** ns_exponent (Dictionary.noise_distribution); a negative equal to the
+  target is redrawn (C: up to NEGATIVE_REDRAWS times; torch: twice, then masked, since a
+  GPU cannot loop until every clash is gone without stalling).
+- Direction (`skipgram_input_is_context`): skip-gram with negative sampling alone scores the
+  centre's input vector against each context word; with hierarchical softmax each context
+  word's input vector is scored against the centre's Huffman path (word2vec C's order).
+  CBOW: the mean of the context's input vectors predicts the centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from w2v.dictionary import Dictionary, build_alias_table
+
+NEGATIVE_REDRAWS = 32  # kernel.c's limit on redrawing a negative that equals the target
+
+
+def learning_rate(done: float, total: int, alpha: float, min_alpha: float) -> float:
+    """word2vec's linear decay: alpha after 0 words, min_alpha after `total` (and beyond)."""
+    return max(min_alpha, alpha - (alpha - min_alpha) * done / max(1, total))
+
+
+def chunk_bounds(offsets: np.ndarray, batch_words: int) -> np.ndarray:
+    """Sentence indices cutting the corpus into chunks of about batch_words words."""
+    total = int(offsets[-1])
+    targets = np.arange(batch_words, total, batch_words)
+    cuts = np.searchsorted(offsets, targets, side="left")
+    return np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]]))
+
+
+def chunk_seed(seed: int, epoch: int, chunk: int) -> int:
+    """The random stream of one chunk: a function of (seed, epoch, chunk) only."""
+    return ((seed * 1_000_003 + epoch) * 1_000_033 + chunk) & 0xFFFFFFFFFFFFFFFF
+
+
+def skipgram_input_is_context(hs: bool) -> bool:
+    """Skip-gram's pair order: True when the context word's vector is the hidden vector."""
+    return hs
+
+
+@dataclass
+class Tables:
+    """The per-word tables both engines sample from, built once per run from the counts."""
+
+    keep: np.ndarray | None  # float32 [V] keep probability, None without sub-sampling
+    noise: np.ndarray  # float64 [V] noise probabilities
+    alias: tuple[np.ndarray, np.ndarray]  # Walker alias table of `noise` (accept, index)
+    huffman: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # (points, codes, lengths) with hs
+
+    @classmethod
+    def build(cls, dictionary: Dictionary, sample: float, ns_exponent: float, hs: bool) -> "Tables":
+        noise = dictionary.noise_distribution(ns_exponent)
+        return cls(keep=dictionary.keep_probabilities(sample) if sample > 0 else None,
+                   noise=noise, alias=build_alias_table(noise), huffman=dictionary.huffman() if hs else None)
