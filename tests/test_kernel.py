@@ -1,4 +1,6 @@
-"""The C kernel and the PyTorch losses against autograd: the updates are word2vec's SGD."""
+"""The C kernel against autograd: its updates are word2vec's sequential SGD, pair by pair.
+
+tests/test_torch_path.py holds the PyTorch path to the same reference."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ import torch.nn.functional as F
 
 from w2v import native
 from w2v.dictionary import build_alias_table, huffman_tree
-from w2v.loss import logistic_step
-from w2v.model import context_pairs
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler")
 
@@ -103,38 +103,3 @@ def test_kernel_equals_sequential_autograd_sgd(cbow, objective, top_nodes):
     assert loss == pytest.approx(ref_loss, rel=1e-4)
     for a, b in zip(ours, ref):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
-
-
-def test_logistic_step_gradients_match_autograd():
-    g = torch.Generator().manual_seed(1)
-    hidden = torch.randn(5, 8, generator=g, dtype=torch.float64, requires_grad=True)
-    rows = torch.randn(5, 6, 8, generator=g, dtype=torch.float64, requires_grad=True)
-    labels = torch.zeros(5, 6, dtype=torch.float64)
-    labels[:, 0] = 1
-    weight = torch.ones(5, 6, dtype=torch.float64)
-    weight[2, 3] = 0  # a masked (redrawn-away or padding) slot contributes nothing
-    scores = torch.einsum("pd,pkd->pk", hidden, rows)
-    loss = (F.softplus(torch.where(labels > 0, -scores, scores)) * weight).sum()
-    loss.backward()
-    ours, step_hidden, step_rows = logistic_step(hidden.detach(), rows.detach(), labels, weight, 0.1)
-    assert ours.item() == pytest.approx(loss.item())
-    torch.testing.assert_close(step_hidden, -0.1 * hidden.grad)
-    torch.testing.assert_close(step_rows, -0.1 * rows.grad)
-
-
-def test_reduced_window_is_uniform_over_one_to_window():
-    window = 5
-    sentence = torch.zeros(20_000, dtype=torch.long)  # one long sentence
-    centre, _ = context_pairs(sentence, window, torch.Generator().manual_seed(0))
-    per_centre = torch.bincount(centre, minlength=len(sentence))[window:-window]  # away from the edges
-    reach = per_centre // 2
-    freq = torch.bincount(reach, minlength=window + 1)[1:].double() / len(reach)
-    assert set(reach.unique().tolist()) == set(range(1, window + 1))
-    torch.testing.assert_close(freq, torch.full((window,), 1 / window, dtype=torch.float64), atol=0.015, rtol=0)
-
-
-def test_context_pairs_stay_inside_sentences():
-    sentence = torch.tensor([0, 0, 0, 1, 1, 2])
-    centre, context = context_pairs(sentence, 3, torch.Generator().manual_seed(0))
-    assert (sentence[centre] == sentence[context]).all()
-    assert (centre != context).all()

@@ -119,35 +119,6 @@ def test_binary_file_as_corpus_trains_and_warns(tmp_path: Path) -> None:
     assert "undecodable bytes in the corpus" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    # tests/test_train.py covers --dim 0, --negative -1, --window 0, --sample -0.1, --epochs 0, --alpha 0.
-    (["--alpha", "-0.5"], "--alpha must be above 0"),
-    (["--alpha", "inf"], "--alpha must be a finite number"),  # used to crash the C kernel (SIGSEGV)
-    (["--alpha", "nan"], "--alpha must be a finite number"),
-    (["--min-alpha", "-1"], "--min-alpha must be 0 or more"),
-    (["--sample", "nan"], "--sample must be a finite number"),
-    (["--ns-exponent", "nan"], "--ns-exponent must be a finite number"),  # trained silently on garbage
-    (["--min-count", "0"], "--min-count must be at least 1"),
-    (["--threads", "0"], "--threads must be at least 1"),
-    (["--batch-words", "0"], "--batch-words must be at least 1"),
-    (["--max-vocab-size", "0"], "--max-vocab-size must be at least 1"),
-    (["--max-final-vocab", "0"], "--max-final-vocab must be at least 1"),
-    (["--checkpoint-every", "-1"], "--checkpoint-every must be 0 or more"),
-    (["--seed", "-1"], "--seed must be 0 or more"),
-    (["--window", "20000"], "longer than the longest sentence"),
-    (["--dim", "3000000000"], "--dim 3000000000 is too large"),
-    (["--negative", "3000000000"], "--negative 3000000000 is too large"),
-    (["--device", "bogus"], "--device 'bogus' is not a device"),
-])
-def test_option_out_of_range(tmp_path: Path, args: list[str], message: str) -> None:
-    one_line_error(*cli("train", MOBY, "--out", tmp_path / "run", *FAST, *args), message)
-
-
-def test_not_a_number_option_is_clicks_usage_error(tmp_path: Path) -> None:
-    code, out = cli("train", MOBY, "--out", tmp_path, "--dim", "ten")
-    assert code == 2 and "Invalid value for '--dim'" in out and "Traceback" not in out
-
-
 def test_vectors_too_big_for_memory(tmp_path: Path) -> None:
     one_line_error(*cli("train", MOBY, "--out", tmp_path / "run", *FAST, "--dim", "2000000000"),
                    "not enough memory for", "vectors of 2,000,000,000 dimensions")

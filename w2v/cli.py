@@ -43,55 +43,37 @@ def main() -> None:
 # --- training commands (train) ---
 
 
+def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One click option per TrainConfig setting: its help, default, choices and spelling come from config.py."""
+    from dataclasses import MISSING
+
+    from w2v.config import TrainConfig
+
+    types = {"int": int, "int | None": int, "float": float, "float | None": float, "str": str, "str | None": str}
+    for name, f in reversed(TrainConfig.options()):
+        meta = f.metadata
+        flags = (meta["flags"] or f"--{name.replace('_', '-')}").split(" ")
+        default = f.default if f.default is not MISSING else None
+        kwargs: dict[str, Any] = {"help": meta["help"], "default": default}
+        if meta["shown"]:
+            kwargs["show_default"] = meta["shown"]
+        if f.type == "bool":
+            if "/" not in flags[0]:
+                kwargs["is_flag"] = True
+        elif meta["choices"]:
+            kwargs["type"] = click.Choice(list(meta["choices"]))
+        else:
+            kwargs["type"] = types[f.type]
+        decls = flags[0].split("/") if f.type != "bool" and "/" in flags[0] else flags
+        command = click.option(*decls, name, **kwargs)(command)
+    return command
+
+
 @main.command(context_settings={"show_default": True})
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
-              help="Run folder for config.json, vocab.tsv, model.pt and TensorBoard logs.  [default: runs/NAME]")
-@click.option("--name", default="default", help="Run name, used for the default --out.")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue the interrupted run in this folder from its last checkpoint (other options are ignored).")
-@click.option("--model", type=click.Choice(["sg", "cbow"]), default="sg", help="Skip-gram or CBOW.")
-@click.option("--dim", type=int, default=100, help="Vector dimensions.")
-@click.option("--window", type=int, default=5, help="Maximum window; each centre word draws its window from 1..WINDOW.")
-@click.option("--negative", type=int, default=5, help="Negative samples per positive (0: none, needs --hs).")
-@click.option("--hs", is_flag=True, help="Hierarchical softmax over a Huffman tree (with --negative 0 alone, else both).")
-@click.option("--ns-exponent", type=float, default=0.75, help="Noise distribution: counts to this power.")
-@click.option("--sample", type=float, default=1e-3, help="Sub-sampling threshold for frequent words (0: off).")
-@click.option("--min-count", type=int, default=5, help="Ignore words rarer than this.")
-@click.option("--max-vocab-size", type=int, default=None,
-              help="Prune rare words while counting when the vocabulary grows past this (bounded memory).  [default: no limit]")
-@click.option("--max-final-vocab", type=int, default=None,
-              help="Raise the effective min count so at most this many words are kept.  [default: no limit]")
-@click.option("--epochs", type=int, default=5, help="Passes over the corpus.")
-@click.option("--alpha", type=float, default=None, help="Initial learning rate.  [default: 0.025 for sg, 0.05 for cbow]")
-@click.option("--min-alpha", type=float, default=None, help="Final learning rate, reached linearly.  [default: alpha × 1e-4]")
-@click.option("--threads", type=int, default=None, help="CPU threads for training.  [default: all cores]")
-@click.option("--seed", type=int, default=1, help="Random seed; with --threads 1 a run is exactly reproducible.")
-@click.option("--tokenizer", type=click.Choice(["default", "whitespace", "treebank", "toktok", "wordpunct"]),
-              default="default", help="default: lowercased word characters; whitespace: text is already tokenized; "
-              "treebank/toktok/wordpunct: nltk's tokenizers.")
-@click.option("--lowercase/--no-lowercase", default=True, help="Lowercase the text.")
-@click.option("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
-@click.option("--backend", type=click.Choice(["auto", "native", "torch"]), default="auto",
-              help="auto: the C kernel on CPU, PyTorch on GPU; torch forces the PyTorch path.")
-@click.option("--batch-words", type=int, default=100_000, help="Words per work unit handed to a thread.")
-@click.option("--batch-pairs", type=int, default=None,
-              help="PyTorch path: (centre, context) pairs per SGD step; larger is faster on a GPU, "
-              "but summed steps drift from sequential SGD.  [default: 4096 on CPU, 131072 on GPU]")
-@click.option("--checkpoint-every", type=int, default=1, help="Epochs between checkpoints (0: only when interrupted).")
-@click.option("--eval/--no-eval", "evaluate", default=True,
-              help="Print analogy accuracy and king - man + woman at the end.")
-@click.option("--tensorboard/--no-tensorboard", default=True, help="Write TensorBoard scalars to the run folder.")
-@click.option("--progress/--quiet", default=True, help="Show the progress bar and summaries.")
-@click.option("--distributed", is_flag=True,
-              help="Train in torchrun's process group even with one process (it is used whenever torchrun "
-              "starts several: `torchrun --nproc_per_node=N -m w2v train ...`).")
-@click.option("--sync-words", type=int, default=500_000,
-              help="Under torchrun: words each process trains between exchanges of every row's updates; "
-              "frequent words' rows are exchanged 10 times as often. Lower: closer to one process; higher: faster.")
-@click.option("--dist-timeout", type=float, default=600.0,
-              help="Under torchrun: seconds to wait for a silent process before stopping with an error.")
+@_config_options
 @user_errors
 def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> None:
     """Train word vectors on PATHS (text files, .gz/.bz2/.xz, or folders).

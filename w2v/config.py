@@ -12,46 +12,77 @@ from w2v.errors import UserError
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpora"
 MODELS = ("sg", "cbow")
+TOKENIZERS = ("default", "whitespace", "treebank", "toktok", "wordpunct")
+BACKENDS = ("auto", "native", "torch")
+
+
+def setting(default: Any, help: str, *, flags: str | None = None, choices: tuple[str, ...] | None = None,
+            shown: str | None = None, option: bool = True) -> Any:
+    """A TrainConfig field and its command-line option (w2v.cli builds `w2v train`'s options from these).
+
+    flags: the option's spelling when not --NAME (e.g. "--progress/--quiet" for a bool);
+    shown: the default as --help prints it, for defaults that depend on other settings;
+    option=False: a Python-only setting.
+    """
+    meta = {"help": help, "flags": flags, "choices": choices, "shown": shown, "option": option}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
     """Every training setting; defaults are word2vec C's / gensim's."""
 
-    paths: list[str] = field(default_factory=list)  # empty: the committed default corpus
-    out: str | None = None  # default: runs/<name>
-    name: str = "default"
-    overwrite: bool = False
-    model: str = "sg"
-    dim: int = 100
-    window: int = 5
-    negative: int = 5
-    hs: bool = False
-    ns_exponent: float = 0.75
-    sample: float = 1e-3
-    min_count: int = 5
-    max_vocab_size: int | None = None
-    max_final_vocab: int | None = None
-    epochs: int = 5
-    alpha: float | None = None  # default: 0.025 for sg, 0.05 for cbow
-    min_alpha: float | None = None  # default: alpha * 1e-4
-    threads: int | None = None  # default: all cores
-    seed: int = 1
-    tokenizer: str = "default"
-    lowercase: bool = True
-    max_sentence_length: int = 10_000
-    device: str = "auto"  # auto | cpu | cuda[:N]
-    backend: str = "auto"  # auto | native | torch
-    batch_words: int = 100_000  # words per work unit (a chunk for one thread)
-    batch_pairs: int | None = None  # PyTorch path: pairs per SGD step (default 4,096 on CPU, 131,072 on GPU)
-    checkpoint_every: int = 1  # epochs between checkpoints (0: only on interruption)
-    evaluate: bool = True  # analogy accuracy and king - man + woman at the end
-    tensorboard: bool = True
-    progress: bool = True
+    paths: list[str] = setting([], "Corpus files or folders; empty: the default corpus.", option=False)
+    out: str | None = setting(None, "Run folder for config.json, vocab.tsv, model.pt and TensorBoard logs.",
+                              flags="--out/-o", shown="runs/NAME")
+    name: str = setting("default", "Run name, used for the default --out.")
+    overwrite: bool = setting(False, "Replace a run already in --out.", flags="--overwrite")
+    model: str = setting("sg", "Skip-gram or CBOW.", choices=MODELS)
+    dim: int = setting(100, "Vector dimensions.")
+    window: int = setting(5, "Maximum window; each centre word draws its window from 1..WINDOW.")
+    negative: int = setting(5, "Negative samples per positive (0: none, needs --hs).")
+    hs: bool = setting(False, "Hierarchical softmax over a Huffman tree (with --negative 0 alone, else both).",
+                       flags="--hs")
+    ns_exponent: float = setting(0.75, "Noise distribution: counts to this power.")
+    sample: float = setting(1e-3, "Sub-sampling threshold for frequent words (0: off).")
+    min_count: int = setting(5, "Ignore words rarer than this.")
+    max_vocab_size: int | None = setting(None, "Prune rare words while counting when the vocabulary grows past "
+                                         "this (bounded memory).", shown="no limit")
+    max_final_vocab: int | None = setting(None, "Raise the effective min count so at most this many words are kept.",
+                                          shown="no limit")
+    epochs: int = setting(5, "Passes over the corpus.")
+    alpha: float | None = setting(None, "Initial learning rate.", shown="0.025 for sg, 0.05 for cbow")
+    min_alpha: float | None = setting(None, "Final learning rate, reached linearly.", shown="alpha × 1e-4")
+    threads: int | None = setting(None, "CPU threads for training.", shown="all cores")
+    seed: int = setting(1, "Random seed; with --threads 1 a run is exactly reproducible.")
+    tokenizer: str = setting("default", "default: lowercased word characters; whitespace: text is already "
+                             "tokenized; treebank/toktok/wordpunct: nltk's tokenizers.", choices=TOKENIZERS)
+    lowercase: bool = setting(True, "Lowercase the text.", flags="--lowercase/--no-lowercase")
+    max_sentence_length: int = setting(10_000, "Longer lines are cut into sentences of this many tokens.")
+    device: str = setting("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
+    backend: str = setting("auto", "auto: the C kernel on CPU, PyTorch on GPU; torch forces the PyTorch path.",
+                           choices=BACKENDS)
+    batch_words: int = setting(100_000, "Words per work unit handed to a thread.")
+    batch_pairs: int | None = setting(None, "PyTorch path: (centre, context) pairs per SGD step; larger is faster "
+                                      "on a GPU, but summed steps drift from sequential SGD.",
+                                      shown="4096 on CPU, 131072 on GPU")
+    checkpoint_every: int = setting(1, "Epochs between checkpoints (0: only when interrupted).")
+    evaluate: bool = setting(True, "Print analogy accuracy and king - man + woman at the end.",
+                             flags="--eval/--no-eval")
+    tensorboard: bool = setting(True, "Write TensorBoard scalars to the run folder.",
+                                flags="--tensorboard/--no-tensorboard")
+    progress: bool = setting(True, "Show the progress bar and summaries.", flags="--progress/--quiet")
     # Several processes (w2v/distributed.py): on whenever torchrun starts more than one.
-    distributed: bool = False  # insist on torchrun's process group even with one process
-    sync_words: int = 500_000  # words each process trains between exchanges of all rows (frequent rows: 10x as often)
-    dist_timeout: float = 600.0  # seconds a collective waits for a silent process
+    distributed: bool = setting(False, "Train in torchrun's process group even with one process (it is used "
+                                "whenever torchrun starts several: `torchrun --nproc_per_node=N -m w2v train ...`).",
+                                flags="--distributed")
+    sync_words: int = setting(500_000, "Under torchrun: words each process trains between exchanges of every "
+                              "row's updates; frequent words' rows are exchanged 10 times as often. Lower: closer "
+                              "to one process; higher: faster.")
+    dist_timeout: float = setting(600.0, "Under torchrun: seconds to wait for a silent process before stopping "
+                                  "with an error.")
 
     def resolved(self) -> "TrainConfig":
         """A validated copy with the defaults that depend on other settings filled in."""
@@ -75,6 +106,11 @@ class TrainConfig:
         def need(ok: bool, message: str) -> None:
             if not ok:
                 raise UserError(message)
+
+        for f in fields(self):  # settings also come from config.json files, which may hold anything
+            value = getattr(self, f.name)
+            need(_has_type(value, f.type), f"--{f.name.replace('_', '-')} must be {_TYPE_NAMES.get(f.type, f.type)}, "
+                 f"not {value!r}"[:200])
 
         for name in ("alpha", "min_alpha", "sample", "ns_exponent"):  # nan and inf pass the range checks below
             value = getattr(self, name)
@@ -106,11 +142,44 @@ class TrainConfig:
         need(self.dist_timeout > 0, f"--dist-timeout must be above 0, not {self.dist_timeout}")
         need(self.backend in ("auto", "native", "torch"), f"--backend must be auto, native or torch, not {self.backend!r}")
         need(self.seed >= 0, f"--seed must be 0 or more, not {self.seed}")
+        need(self.seed < 2**63, f"--seed must be below 2**63, not {self.seed}")
+        need(math.isfinite(self.dist_timeout) and self.dist_timeout <= 10**7,
+             f"--dist-timeout must be a number of seconds up to 10,000,000, not {self.dist_timeout}")
+        need(self.epochs <= 10**6, f"--epochs must be at most 1,000,000, not {self.epochs}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
+    def options(cls) -> list[tuple[str, Any]]:
+        """(name, dataclass field) of every setting that is a command-line option, in order."""
+        return [(f.name, f) for f in fields(cls) if f.metadata.get("option", True)]
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+_TYPE_NAMES = {"int": "a whole number", "int | None": "a whole number", "float": "a number",
+               "float | None": "a number", "bool": "true or false", "str": "text", "str | None": "text",
+               "list[str]": "a list of paths"}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether `value` fits a field annotated `annotation` (a string: annotations are postponed)."""
+    if annotation.endswith(" | None"):
+        if value is None:
+            return True
+        annotation = annotation[: -len(" | None")]
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if annotation == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation == "str":
+        return isinstance(value, str)
+    if annotation == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return True

@@ -18,9 +18,9 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
+from w2v.config import TOKENIZERS
 from w2v.errors import UserError
 
-TOKENIZERS: tuple[str, ...] = ("default", "whitespace", "treebank", "toktok", "wordpunct")
 
 _BLOCK = 1 << 18  # bytes read per call: big enough to amortise, small enough that one block's tokens stay cheap
 _MAX_CARRY = 1 << 20  # a run of non-space characters longer than this is cut rather than carried forever

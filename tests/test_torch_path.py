@@ -1,0 +1,61 @@
+"""The PyTorch path (w2v.model, w2v.loss): losses against autograd, windows, and training like the kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import w2v
+from w2v.loss import logistic_step
+from w2v.model import context_pairs
+
+MOBY = str(Path(__file__).resolve().parent.parent / "corpora" / "moby_dick.txt.gz")
+QUIET = dict(progress=False, tensorboard=False, evaluate=False)
+
+
+def test_logistic_step_gradients_match_autograd():
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(5, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    rows = torch.randn(5, 6, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.zeros(5, 6, dtype=torch.float64)
+    labels[:, 0] = 1
+    weight = torch.ones(5, 6, dtype=torch.float64)
+    weight[2, 3] = 0  # a masked (redrawn-away or padding) slot contributes nothing
+    scores = torch.einsum("pd,pkd->pk", hidden, rows)
+    loss = (F.softplus(torch.where(labels > 0, -scores, scores)) * weight).sum()
+    loss.backward()
+    ours, step_hidden, step_rows = logistic_step(hidden.detach(), rows.detach(), labels, weight, 0.1)
+    assert ours.item() == pytest.approx(loss.item())
+    torch.testing.assert_close(step_hidden, -0.1 * hidden.grad)
+    torch.testing.assert_close(step_rows, -0.1 * rows.grad)
+
+
+def test_reduced_window_is_uniform_over_one_to_window():
+    window = 5
+    sentence = torch.zeros(20_000, dtype=torch.long)  # one long sentence
+    centre, _ = context_pairs(sentence, window, torch.Generator().manual_seed(0))
+    per_centre = torch.bincount(centre, minlength=len(sentence))[window:-window]  # away from the edges
+    reach = per_centre // 2
+    freq = torch.bincount(reach, minlength=window + 1)[1:].double() / len(reach)
+    assert set(reach.unique().tolist()) == set(range(1, window + 1))
+    torch.testing.assert_close(freq, torch.full((window,), 1 / window, dtype=torch.float64), atol=0.015, rtol=0)
+
+
+def test_context_pairs_stay_inside_sentences():
+    sentence = torch.tensor([0, 0, 0, 1, 1, 2])
+    centre, context = context_pairs(sentence, 3, torch.Generator().manual_seed(0))
+    assert (sentence[centre] == sentence[context]).all()
+    assert (centre != context).all()
+
+
+def test_torch_path_trains_like_the_kernel(tmp_path):
+    kw = dict(epochs=2, threads=2, seed=3, **QUIET)
+    native = w2v.train([MOBY], out=str(tmp_path / "native"), **kw)
+    batched = w2v.train([MOBY], out=str(tmp_path / "torch"), backend="torch", **kw)
+    a, b = native.stats["epoch_losses"], batched.stats["epoch_losses"]
+    assert b[1] < b[0]
+    assert b[1] == pytest.approx(a[1], rel=0.1)
+    assert torch.isfinite(batched.params.input).all()
