@@ -133,8 +133,8 @@ def check_consistent(out: Path) -> set[str]:
     """Every file is whole and loads; anything else has a temporary (hidden) name. Returns the real files."""
     real = set()
     for path in out.iterdir():
-        if path.name.startswith("."):  # atomic_write's .NAME.PID.HEX.tmp, or encode's scratch ids
-            assert path.name.endswith(".tmp") or path.name == ".provisional-ids.bin", path.name
+        if path.name.startswith("."):  # temporaries (fileio.temporary_name), or the run's lock
+            assert path.name.endswith(".tmp") or path.name == ".w2v-lock", path.name
             continue
         assert path.name in RUN_FILES, path.name
         real.add(path.name)

@@ -26,7 +26,7 @@ import numpy as np
 
 from w2v.dictionary import Dictionary
 from w2v.errors import UserError
-from w2v.fileio import atomic_write
+from w2v.fileio import atomic_write, temporary_name
 from w2v.runfolder import IDS, OFFSETS, VOCAB
 
 _BLOCK = 1 << 20  # provisional ids buffered in memory before they go to disk
@@ -115,7 +115,7 @@ def build(
 ) -> Encoded:
     """Count, choose the vocabulary, and write `vocab.tsv`, `ids.npy`, `offsets.npy` in run_dir."""
     run_dir = Path(run_dir)
-    tmp_ids = run_dir / ".provisional-ids.bin"
+    tmp_ids = temporary_name(run_dir / "provisional-ids.bin")
     index = _Index()
     counts = np.zeros(0, dtype=np.int64)
     lengths = array("q")
@@ -278,7 +278,7 @@ def _blocks(path: Path, size: int = 1 << 20):
 def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_dir: Path) -> None:
     """Second pass after pruning: the provisional ids no longer name the final words."""
     get = dictionary.index.get
-    tmp = run_dir / ".ids.bin.tmp"
+    tmp = temporary_name(run_dir / "ids.bin")
     offsets = array("q", [0])
     n = 0
     try:

@@ -11,9 +11,11 @@ Every file is written through w2v.fileio.atomic_write and read with weights_only
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +34,12 @@ IDS = "ids.npy"
 OFFSETS = "offsets.npy"
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+PHRASES = "phrases.tsv"
+TENSORBOARD_EVENTS = "events.out.tfevents.*"
+LOCK = ".w2v-lock"  # held (flock) by the run training in the folder
+REPLACED = ".w2v-replaced"  # --overwrite: the previous run, kept until the new one has finished
 RUN_FILES = (CONFIG, MODEL, CHECKPOINT)  # any of these: the folder holds a run
-DATA_FILES = (CONFIG, VOCAB, IDS, OFFSETS, MODEL, CHECKPOINT)
+DATA_FILES = (CONFIG, VOCAB, IDS, OFFSETS, MODEL, CHECKPOINT, PHRASES)
 WHICH = ("in", "out", "sum")  # input vectors, output vectors, or their sum (Levy, Goldberg and Dagan 2015)
 
 
@@ -152,6 +158,61 @@ class RunFolder:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
+
+    def lock(self) -> Any:
+        """Take the folder for this process: a second run into the same folder gets a one-line error.
+
+        An flock on LOCK, released when the returned file is closed or the process ends (even
+        by SIGKILL), so a dead run never keeps the folder. Where flock is missing: no lock.
+        """
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        f = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise UserError(f"another w2v run (process {holder}) is training in {self.path}: wait for it to "
+                            "finish or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        return f
+
+    def run_files(self) -> list[Path]:
+        """Every file a run leaves here: DATA_FILES and TensorBoard's event files."""
+        return [self.path / f for f in DATA_FILES if (self.path / f).exists()] + \
+            sorted(self.path.glob(TENSORBOARD_EVENTS))
+
+    def set_aside(self) -> None:
+        """--overwrite: move the old run into REPLACED, where it stays until the new run has finished."""
+        aside = self.path / REPLACED
+        if aside.exists():  # an older replacement that never finished: the user asked to replace it
+            shutil.rmtree(aside)
+        aside.mkdir()
+        for f in self.run_files():
+            os.replace(f, aside / f.name)
+
+    def restore_aside(self) -> None:
+        """The new run failed: remove what it wrote and bring the old run back."""
+        aside = self.path / REPLACED
+        if not aside.is_dir():
+            return
+        for f in self.run_files():
+            f.unlink()
+        for f in aside.iterdir():
+            os.replace(f, self.path / f.name)
+        aside.rmdir()
+
+    def drop_aside(self) -> None:
+        """The new run finished: the old one can go."""
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.path / REPLACED)
 
     def check_resumable(self) -> None:
         """A one-line reason why this folder cannot be resumed, before any file is read."""

@@ -83,10 +83,22 @@ class Trainer:
     def run(self) -> Run:
         group = distributed.start(self.config, _device(self.config.device), self.resume)
         self.reports = group.is_main
+        self._lock = None
         try:
-            return self._run(group)
+            run = self._run(group)
+        except Interrupted:  # resumable: an --overwrite'n run stays aside until the new one finishes
+            raise
+        except BaseException:
+            if group.is_main and self._lock is not None:
+                self.folder.restore_aside()  # --overwrite: the old run comes back
+            raise
         finally:
             group.close()
+            if self._lock is not None:
+                self._lock.close()
+        if group.is_main:
+            run.folder.drop_aside()
+        return run
 
     def _run(self, group: Group) -> Run:
         started = time.perf_counter()
@@ -120,6 +132,7 @@ class Trainer:
         folder = RunFolder(config.out)
         if self.resume:
             folder.check_resumable()
+            self._lock = folder.lock()
             folder.create()
             dictionary = folder.read_dictionary()
             corpus_info = folder.corpus_info()
@@ -130,8 +143,9 @@ class Trainer:
         if held and not config.overwrite:
             raise UserError(f"{folder} holds another run ({held[0]}): choose another --out or pass --overwrite")
         folder.create()
-        for name in held:
-            (folder / name).unlink()
+        self._lock = folder.lock()
+        if held:
+            folder.set_aside()
         corpus = Corpus(config.paths, tokenizer=config.tokenizer, lowercase=config.lowercase,
                         max_sentence_length=config.max_sentence_length)
         data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab)
@@ -158,10 +172,12 @@ class Trainer:
             torch.set_num_threads(c.threads)
         params = prepared.params if device.type == "cpu" else prepared.params.to(device)
         backend = choose_backend(c, device, self._echo)
+        total_words = group.words_per_epoch * c.epochs
+        if total_words >= 2**62:  # the kernel's word clock is an int64
+            raise UserError(f"--epochs {c.epochs} times {group.words_per_epoch:,} words per epoch is too many words")
         done, total = group.begin(params, progress, c.epochs)
         clock = Clock(np.array([done], dtype=np.int64), total, c.alpha, c.min_alpha)
         engine = make_engine(backend, data, params, c, clock)
-        total_words = group.words_per_epoch * c.epochs
         monitor = Monitor(total_words, self.folder.path, c.progress and group.is_main, c.tensorboard and group.is_main)
         handlers = self._catch_signals()
         started = time.perf_counter()
