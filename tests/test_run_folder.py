@@ -76,7 +76,7 @@ def test_a_second_run_into_the_same_folder_is_refused_naming_the_holder(tmp_path
         assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode != 0
         one_line_error(*cli("train", small, "--out", run, *FAST), "another w2v run", "is training in")
     finally:
-        holder.close()
+        RunFolder(run).release_lock(holder)
     assert cli("train", small, "--out", run, *FAST)[0] == 0  # the lock dies with its holder
 
 

@@ -162,8 +162,8 @@ class RunFolder:
     def lock(self) -> Any:
         """Take the folder for this process: a second run into the same folder gets a one-line error.
 
-        An flock on LOCK, released when the returned file is closed or the process ends (even
-        by SIGKILL), so a dead run never keeps the folder. Where flock is missing: no lock.
+        An flock on LOCK, released by `release_lock` or when the process ends (even by
+        SIGKILL), so a dead run never keeps the folder. Where flock is missing: no lock.
         """
         try:
             import fcntl
@@ -183,6 +183,14 @@ class RunFolder:
         f.write(str(os.getpid()))
         f.flush()
         return f
+
+    def release_lock(self, lock: Any) -> None:
+        """Remove the lock file (while still holding it) and let go."""
+        if lock is None:
+            return
+        with contextlib.suppress(OSError):
+            (self.path / LOCK).unlink()
+        lock.close()
 
     def run_files(self) -> list[Path]:
         """Every file a run leaves here: DATA_FILES and TensorBoard's event files."""

@@ -95,7 +95,7 @@ class Trainer:
         finally:
             group.close()
             if self._lock is not None:
-                self._lock.close()
+                RunFolder(self.config.out).release_lock(self._lock)
         if group.is_main:
             run.folder.drop_aside()
         return run
