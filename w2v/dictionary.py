@@ -168,7 +168,7 @@ def huffman_tree(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         parent[m2] = v + a
         binary[m2] = 1
     # All words' paths at once, one tree level per step from the leaves up (numpy arrays
-    # rather than a list per word: those took ~1.3 kB per word, 86 MB for 65k words).
+    # rather than a list per word, which cost far more memory: bench/RESULTS.md).
     root = 2 * v - 2
     node = np.arange(v, dtype=np.int64)
     lengths = np.zeros(v, dtype=np.int32)

@@ -9,9 +9,9 @@ vectors (already multiplied by the learning rate, word2vec's `neu1e`).
 Updates of one batch are summed per row (index_add_), plain minibatch SGD. A row hit
 hundreds of times in one batch (a frequent word as a negative) would take all those
 steps at once where sequential SGD would have saturated, and large batches diverge; so
-each row's summed step is clipped to a norm of MAX_ROW_STEP. Measured on the KJV text:
-scaling by 1/hits instead starves frequent words' output rows and all vectors collapse
-to one direction; clipping keeps batches of 131k pairs within about a point of sequential SGD (bench/RESULTS.md).
+each row's summed step is clipped to a norm of MAX_ROW_STEP. Scaling by 1/hits instead
+starves frequent words' output rows and all vectors collapse to one direction
+(measurements: bench/RESULTS.md and bench/GPU.md).
 """
 
 from __future__ import annotations
