@@ -78,8 +78,8 @@ def _config_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> None:
     """Train word vectors on PATHS (text files, .gz/.bz2/.xz, or folders).
 
-    With no PATHS, trains on the default corpus committed in corpora/ (about 4.5M words of
-    public-domain English). A sentence is a line; output goes to --out.
+    With no PATHS, trains on the default corpus that ships with w2v (about 4.5M words of
+    public-domain English: `python -c "import w2v.resources as r; print(r.corpora_dir())"`). A sentence is a line; output goes to --out.
     """
     from w2v.config import TrainConfig
     from w2v.errors import Interrupted, LeaderFailed
@@ -258,9 +258,9 @@ def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: s
 @main.command(context_settings={"show_default": True})
 @click.argument("vectors_path", metavar="VECTORS")
 @click.option("--analogies", "analogies_path", type=click.Path(dir_okay=False), default=None,
-              help="Analogy questions (questions-words format).  [default: corpora/questions-words.txt]")
+              help="Analogy questions (questions-words format).  [default: the Google analogy set shipped with w2v]")
 @click.option("--similarity", "similarity_path", type=click.Path(dir_okay=False), default=None,
-              help="Word pairs with human scores.  [default: corpora/wordsim353.tsv]")
+              help="Word pairs with human scores.  [default: WordSim-353, shipped with w2v]")
 @click.option("--restrict-vocab", type=click.IntRange(min=1), default=30_000,
               help="Analogy questions and answers use only the N most frequent words, as word2vec does.")
 @click.option("--case-sensitive", is_flag=True, help="Match words exactly instead of case-insensitively.")

@@ -10,7 +10,6 @@ from typing import Any
 
 from w2v.errors import UserError
 
-DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "corpora"
 MODELS = ("sg", "cbow")
 TOKENIZERS = ("default", "whitespace", "treebank", "toktok", "wordpunct")
 BACKENDS = ("auto", "native", "torch")
@@ -97,7 +96,9 @@ class TrainConfig:
             # torchrun's processes on this machine share its cores (LOCAL_WORLD_SIZE: 1 outside torchrun)
             c.threads = max(1, c.threads // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
         if not c.paths:
-            c.paths = [str(p) for p in sorted(DEFAULT_CORPUS.glob("*.txt.gz"))]
+            from w2v.resources import default_corpus
+
+            c.paths = default_corpus()
         if c.out is None:
             c.out = str(Path("runs") / c.name)
         return c

@@ -18,12 +18,12 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from w2v import resources
 from w2v.errors import UserError
 from w2v.vectors import Vectors
 
-_CORPORA = Path(__file__).resolve().parent.parent / "corpora"
-QUESTIONS = _CORPORA / "questions-words.txt"
-WORDSIM = _CORPORA / "wordsim353.tsv"
+QUESTIONS = resources.questions()
+WORDSIM = resources.wordsim()
 _BATCH = 64  # questions per batch: 64 x 30,000 scores is 8 MB, cache-sized
 _CACHE_FLOATS = 64_000_000  # question-word x vocabulary similarities kept at once (256 MB)
 
