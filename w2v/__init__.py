@@ -23,6 +23,11 @@ def train(paths: Sequence[str] | None = None, **options: Any):
     from w2v.config import TrainConfig
     from w2v.trainer import Trainer
 
+    if options.get("continue_from"):  # train that finished run further on `paths` (w2v.continuation)
+        from w2v.continuation import continued_config
+
+        given = {k: v for k, v in options.items() if k != "continue_from"}
+        return Trainer(continued_config(options["continue_from"], list(paths or []), given)).run()
     config = TrainConfig(paths=list(paths or []), **options)
     return Trainer(config).run()
 

@@ -88,6 +88,14 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
 
     if resume_dir is not None:
         trainer = Trainer.resuming(resume_dir)
+    elif options["continue_from"] is not None:
+        from w2v.continuation import continued_config
+
+        context = click.get_current_context()
+        given = {k: v for k, v in options.items()
+                 if context.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+        given.pop("continue_from")
+        trainer = Trainer(continued_config(options["continue_from"], list(paths), given))
     else:
         trainer = Trainer(TrainConfig(paths=list(paths), **options))
     try:  # in a torchrun group only the leading process speaks (trainer.reports)

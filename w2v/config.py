@@ -80,6 +80,11 @@ class TrainConfig:
     sync_words: int = setting(500_000, "Under torchrun: words each process trains between exchanges of every "
                               "row's updates; frequent words' rows are exchanged 10 times as often. Lower: closer "
                               "to one process; higher: faster.")
+    continue_from: str | None = setting(None, "Train the finished run in this folder further on PATHS: old words keep "
+                                        "their rows, new words get new ones; written back into it unless --out "
+                                        "names another folder.", flags="--continue", shown="a new run")
+    continue_counts: str = setting("merged", "With --continue: counts for sub-sampling and noise: merged (old + new "
+                                   "text) or new (the new text alone).", choices=("merged", "new"))
     dist_timeout: float = setting(600.0, "Under torchrun: seconds to wait for a silent process before stopping "
                                   "with an error.")
 
@@ -141,6 +146,8 @@ class TrainConfig:
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
         need(self.sync_words >= 1, f"--sync-words must be at least 1, not {self.sync_words}")
         need(self.dist_timeout > 0, f"--dist-timeout must be above 0, not {self.dist_timeout}")
+        need(self.continue_counts in ("merged", "new"),
+             f"--continue-counts must be merged or new, not {self.continue_counts!r}")
         need(self.backend in ("auto", "native", "torch"), f"--backend must be auto, native or torch, not {self.backend!r}")
         need(self.seed >= 0, f"--seed must be 0 or more, not {self.seed}")
         need(self.seed < 2**63, f"--seed must be below 2**63, not {self.seed}")

@@ -238,21 +238,29 @@ def _choose_vocabulary(
     return Dictionary(words[order].tolist(), c[order].astype(np.int64)), remap
 
 
-def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path) -> None:
+def remap_ids(run_dir: str | os.PathLike, remap: np.ndarray) -> None:
+    """Rewrite a folder's ids.npy and offsets.npy through `remap` (id -> new id; -1 drops the token)."""
+    run_dir = Path(run_dir)
+    header = np.load(run_dir / IDS, mmap_mode="r").offset
+    lengths = np.diff(np.load(run_dir / OFFSETS, allow_pickle=False))
+    _remap(run_dir / IDS, lengths, np.asarray(remap, dtype=np.int32), run_dir, header)
+
+
+def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path, header: int = 0) -> None:
     """Stream provisional ids to final ids, dropping out-of-vocabulary tokens and empty sentences.
 
-    The provisional ids are read in blocks rather than memory-mapped, so they never count
-    in the process's resident memory.
+    The provisional ids (raw int32 after `header` bytes) are read in blocks rather than
+    memory-mapped, so they never count in the process's resident memory.
     """
-    total = tmp_ids.stat().st_size // 4
+    total = (tmp_ids.stat().st_size - header) // 4
     raw_offsets = np.concatenate([[0], np.cumsum(lengths)])
     new_offsets = np.empty_like(raw_offsets)
-    n_kept = sum(int((remap[block] >= 0).sum()) for _, block in _blocks(tmp_ids))
+    n_kept = sum(int((remap[block] >= 0).sum()) for _, block in _blocks(tmp_ids, header=header))
     kept_before = 0
     # Written, not memory-mapped: a full disk is then an error (ENOSPC), not a SIGBUS crash.
     with atomic_write(run_dir / IDS) as ids_out:
         _npy_header(ids_out, n_kept)
-        for start, raw in _blocks(tmp_ids):
+        for start, raw in _blocks(tmp_ids, header=header):
             block = remap[raw]
             keep = block >= 0
             cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
@@ -265,9 +273,10 @@ def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path)
     _save_offsets(np.unique(new_offsets), run_dir)
 
 
-def _blocks(path: Path, size: int = 1 << 20):
-    """(position, int32 block) over a file of raw ids, `size` ids at a time."""
+def _blocks(path: Path, size: int = 1 << 20, header: int = 0):
+    """(position, int32 block) over a file of raw ids after `header` bytes, `size` ids at a time."""
     with open(path, "rb") as f:
+        f.seek(header)
         start = 0
         while block := f.read(4 * size):
             ids = np.frombuffer(block, dtype=np.int32)

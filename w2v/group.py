@@ -33,6 +33,7 @@ class Prepared:
     progress: Progress
     corpus_info: dict[str, Any]
     resumed: dict[str, Any] | None = None  # the checkpoint's group record, on resume
+    history: list[dict[str, Any]] | None = None  # the stages of a continued run (config.json "history")
 
 
 class Group(Protocol):

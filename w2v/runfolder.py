@@ -68,21 +68,21 @@ def select_vectors(which: str, input: torch.Tensor, output: torch.Tensor | None,
     return output if which == "out" else input + output
 
 
-def _checked_matrix(t: object, shape: tuple[int, int], what: str) -> torch.Tensor:
-    """A checkpoint's matrix: a dense float32 CPU tensor of `shape` with finite values, or a one-line error."""
+def _checked_matrix(t: object, shape: tuple[int, int], what: str,
+                    again: str = "; start the run again with --overwrite") -> torch.Tensor:
+    """A saved matrix: a dense float32 CPU tensor of `shape` with finite values, or a one-line error."""
     rows, dim = shape
     if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu":
-        raise UserError(f"{what} is missing or not a tensor; start the run again with --overwrite")
+        raise UserError(f"{what} is missing or not a tensor{again}")
     if t.dtype != torch.float32:
-        raise UserError(f"{what} is {t.dtype}, not float32; start the run again with --overwrite")
+        raise UserError(f"{what} is {t.dtype}, not float32{again}")
     if (rows == 0 and t.numel() != 0) or (rows and tuple(t.shape) != (rows, dim)):
         raise UserError(f"{what} has shape {tuple(t.shape)} where the run's settings and vocabulary need "
-                        f"{(rows, dim)}; start the run again with --overwrite")
+                        f"{(rows, dim)}{again}")
     if rows == 0:
         return torch.zeros(0, dim)
     if not torch.isfinite(t).all():
-        raise UserError(f"{what} holds nan or infinite values (training diverged?): start again with a "
-                        "lower --alpha and --overwrite")
+        raise UserError(f"{what} holds nan or infinite values (training diverged?){again or ''}")
     return t.contiguous()
 
 
@@ -299,6 +299,20 @@ class RunFolder:
         if saved is not None and not isinstance(saved, dict):
             raise UserError(f"{where}: the distributed record is damaged; start the run again with --overwrite")
         return Parameters(*tensors), progress, saved
+
+    def load_model(self, config: TrainConfig, vocab: int) -> Parameters:
+        """model.pt's parameters, each matrix checked against the settings and vocabulary."""
+        where = self.path / MODEL
+        if not where.exists():
+            raise UserError(f"{where} not found: is {self.path} a finished training run?")
+        state = load_tensors(where)
+        if not isinstance(state, dict):
+            raise UserError(f"{where} is not a w2v model")
+        shapes = {"input": (vocab, config.dim), "output": (vocab if config.negative else 0, config.dim),
+                  "output_hs": (vocab - 1 if config.hs else 0, config.dim)}
+        # Copied out of the memory-mapped file: training writes to them.
+        return Parameters(*[_checked_matrix(state.get(name), shape, f"{where} {name}", again="").clone()
+                            for name, shape in shapes.items()])
 
     def save_model(self, params: Parameters) -> None:
         """model.pt: plain tensors only, so torch.load(..., weights_only=True) reads it."""

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from w2v import __version__, distributed, encode
+from w2v import __version__, continuation, distributed, encode
 from w2v.config import TrainConfig
 from w2v.corpus import Corpus
 from w2v.engines import Chunk, Clock, Engine, choose_backend, make_engine
@@ -27,7 +27,7 @@ from w2v.group import Group, Prepared
 from w2v.monitor import Monitor
 from w2v.parameters import Parameters
 from w2v.run import Run
-from w2v.runfolder import CONFIG, Progress, RunFolder
+from w2v.runfolder import CONFIG, VOCAB, Progress, RunFolder
 from w2v.semantics import learning_rate
 
 
@@ -112,7 +112,8 @@ class Trainer:
                 "versions": {"w2v": __version__, "torch": torch.__version__, "numpy": np.__version__,
                              "python": platform.python_version()},
                 "device": str(group.device), "prepare_seconds": prepare_seconds,
-                **({"distributed": group.describe()} if group.describe() else {})})
+                **({"distributed": group.describe()} if group.describe() else {}),
+                **({"history": prepared.history} if prepared.history else {})})
         self._echo(f"vocabulary: {len(data.dictionary):,} words (min count {c.min_count}) from "
                    f"{data.raw_tokens:,} tokens; {prepared.corpus_info['tokens']:,} tokens to train per epoch; "
                    f"prepared in {prepare_seconds:.1f} s")
@@ -138,7 +139,10 @@ class Trainer:
             corpus_info = folder.corpus_info()
             data = encode.Encoded.open(folder.path, dictionary, corpus_info["raw_tokens"])
             params, progress, saved = folder.load_checkpoint(config, len(dictionary))
-            return Prepared(config, data, params, progress, corpus_info, resumed=saved)
+            return Prepared(config, data, params, progress, corpus_info, resumed=saved,
+                            history=folder.read_meta().get("history"))
+        if config.continue_from:
+            return self._build_continued(config, folder)
         held = folder.held()
         if held and not config.overwrite:
             raise UserError(f"{folder} holds another run ({held[0]}): choose another --out or pass --overwrite")
@@ -163,6 +167,38 @@ class Trainer:
             raise UserError(f"not enough memory for {len(data.dictionary):,} vectors of {config.dim:,} dimensions: "
                             "lower --dim, or raise --min-count") from None
         return Prepared(config, data, params, Progress(), corpus_info)
+
+    def _build_continued(self, config: TrainConfig, folder: RunFolder) -> Prepared:
+        """--continue: the old run's vocabulary and parameters, extended by the new text's words."""
+        old = RunFolder(config.continue_from)
+        old_dictionary = old.read_dictionary()
+        old_params = old.load_model(config, len(old_dictionary))
+        history = old.read_meta().get("history") or [continuation.stage(
+            old.read_config(), old.corpus_info(), 0, len(old_dictionary))]
+        same = folder.path.resolve() == old.path.resolve()
+        held = folder.held()
+        if held and not same and not config.overwrite:
+            raise UserError(f"{folder} holds another run ({held[0]}): choose another --out or pass --overwrite")
+        folder.create()
+        self._lock = folder.lock()
+        if held:
+            folder.set_aside()  # the old run stays there until the continued one has finished
+        corpus = Corpus(config.paths, tokenizer=config.tokenizer, lowercase=config.lowercase,
+                        max_sentence_length=config.max_sentence_length)
+        text = encode.build(corpus, folder.path, 1, config.max_vocab_size)
+        text.close()
+        dictionary, remap = continuation.merge(old_dictionary, text.dictionary, config.min_count,
+                                               config.continue_counts)
+        encode.remap_ids(folder.path, remap)
+        dictionary.save(folder / VOCAB)
+        data = encode.Encoded.open(folder.path, dictionary, text.raw_tokens)
+        corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": text.raw_tokens,
+                       "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
+                       "vocab": len(dictionary), "bad_bytes": corpus.bad_bytes,
+                       "new_words": len(dictionary) - len(old_dictionary)}
+        params = continuation.extend(old_params, len(dictionary), config.dim, config.seed)
+        history.append(continuation.stage(config, corpus_info, len(old_dictionary), len(dictionary)))
+        return Prepared(config, data, params, Progress(), corpus_info, history=history)
 
     def _train(self, group: Group, prepared: Prepared) -> float:
         """Every remaining epoch; the parameters end up in prepared.params. Returns the seconds it took."""
