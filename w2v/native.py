@@ -101,10 +101,10 @@ class Diverged(UserError):
     from vectors that already hold nan or inf diverges at any rate.
     """
 
-    def __init__(self, alpha: float) -> None:
+    def __init__(self, alpha: float, option: str = "--alpha") -> None:
         self.alpha = alpha
         super().__init__(f"training diverged (a score became nan or infinite) at learning rate {alpha:.4g}: "
-                         "lower --alpha")
+                         f"lower {option}")
 
 
 def _bad(message: str) -> UserError:
@@ -150,7 +150,7 @@ def _array(name: str, x, dtype, shape: tuple[int | None, ...], writable: bool = 
     if x.dtype != dtype:
         raise _bad(f"{name} has dtype {x.dtype}, not {np.dtype(dtype).name}")
     if x.ndim != len(shape) or any(want is not None and got != want for got, want in zip(x.shape, shape)):
-        want = "(" + ", ".join("any" if w is None else str(w) for w in shape) + ")"
+        want = "(" + ", ".join("any" if w is None else str(w) for w in shape) + ("," if len(shape) == 1 else "") + ")"
         raise _bad(f"{name} has shape {tuple(x.shape)}, not {want}")
     if not (x.flags.c_contiguous and x.flags.aligned):
         raise _bad(f"{name} is not a contiguous (C-order) array")
@@ -458,7 +458,8 @@ def train_chunk(job: Job) -> None:
     if code == NO_MEMORY:
         raise MemoryError("the training kernel could not allocate its buffers")
     if code == DIVERGED:
-        raise Diverged(job.alpha_end)
+        # a floor above the starting rate is what set the rate in effect then
+        raise Diverged(job.alpha_end, "--min-alpha" if job.min_alpha > job.alpha else "--alpha")
     if code == BAD_ID:
         raise _bad(f"the word id at corpus position {job.error_at} is outside the vocabulary of {job.vocab} words")
     if code == BAD_SENTENCE:
