@@ -115,6 +115,58 @@ def test_the_cli_reports_divergence_in_one_line(tmp_path: Path) -> None:
     assert r.stderr.strip().startswith("Error: training diverged") and len(r.stderr.strip().splitlines()) == 1
 
 
+def _interrupted_run(tmp_path: Path) -> Path:
+    """A run folder stopped after a few chunks, with a checkpoint to resume."""
+    import gzip
+
+    from w2v.config import TrainConfig
+    from w2v.trainer import Interrupted, Trainer
+
+    corpus = tmp_path / "moby_part.txt"
+    lines = gzip.open(ROOT / "corpora" / "moby_dick.txt.gz", "rt", encoding="utf-8").read().splitlines()[:300]
+    corpus.write_text("\n".join(lines))
+    run = tmp_path / "run"
+    trainer = Trainer(TrainConfig(paths=[str(corpus)], out=str(run), epochs=2, dim=16, threads=1, batch_words=1000,
+                                  progress=False, tensorboard=False, evaluate=False, backend="native"))
+    make = trainer._native_runner
+
+    def stopping(*args):
+        chunk = make(*args)
+
+        def run_chunk(*a):
+            trainer.stop.set()
+            return chunk(*a)
+
+        return run_chunk
+
+    trainer._native_runner = stopping
+    with pytest.raises(Interrupted):
+        trainer.run()
+    return run
+
+
+@pytest.mark.parametrize("damage", ["nan in the checkpoint", "ids outside the vocabulary"])
+def test_resuming_a_damaged_run_folder_ends_in_one_line(tmp_path: Path, damage: str) -> None:
+    import torch
+
+    run = _interrupted_run(tmp_path)
+    if damage == "nan in the checkpoint":
+        state = torch.load(run / "checkpoint.pt", weights_only=True)
+        state["input"][:5, 0] = float("nan")  # the most frequent words: the first chunk reads them
+        torch.save(state, run / "checkpoint.pt")
+        expect = "Error: training diverged (a score became nan or infinite) at learning rate 0.02"
+    else:
+        ids = np.load(run / "ids.npy", mmap_mode="r+")
+        ids[:] = 10**6
+        ids.flush()
+        del ids
+        expect = "Error: bad training input: word id 1000000 at corpus position "
+    r = subprocess.run([sys.executable, "-m", "w2v", "train", "--resume", str(run)], capture_output=True, text=True,
+                       cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.startswith(expect) and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+
+
 # ---- make_job's checks ---------------------------------------------------------------------
 
 def _fortran(a):
@@ -162,7 +214,8 @@ REFUSED = {
     "input a list": (lambda: dict(input=[[0.0] * D] * V), "input must be a numpy array or a CPU tensor, not list"),
     "no output with negatives": (lambda: dict(output=None), "output is missing"),
     "output fewer rows": (lambda: dict(output=np.zeros((V - 1, D), np.float32)), "output has shape (8, 6), not (9, 6)"),
-    "output_hs V rows": (lambda: dict(output_hs=np.zeros((V, D), np.float32)), "output_hs has shape (9, 6), not (8, 6)"),
+    "output_hs too few rows": (lambda: dict(output_hs=np.zeros((V - 2, D), np.float32)),
+                               "output_hs has shape (7, 6), not (8, 6)"),
     "output_hs without huffman": (lambda: dict(huffman=None), "output_hs needs huffman"),
     "hs with one word": (lambda: dict(input=np.zeros((1, D), np.float32), output=np.zeros((1, D), np.float32),
                                       output_hs=np.zeros((0, D), np.float32)), "at least 2 words"),
