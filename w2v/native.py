@@ -102,9 +102,12 @@ class Diverged(UserError):
     """
 
     def __init__(self, alpha: float, option: str = "--alpha") -> None:
-        self.alpha = alpha
+        self.alpha, self.option = alpha, option
         super().__init__(f"training diverged (a score became nan or infinite) at learning rate {alpha:.4g}: "
                          f"lower {option}")
+
+    def __reduce__(self):  # pickle and copy rebuild it from its own arguments, not the message
+        return Diverged, (self.alpha, self.option)
 
 
 def _bad(message: str) -> UserError:

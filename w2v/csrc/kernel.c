@@ -36,6 +36,11 @@
  * --private; bench/RESULTS.md). Each thread trains the top_nodes nodes nearest the root in
  * a copy of its own and adds its changes to the shared rows every TOP_EXCHANGE centre words: within a thread SGD is
  * unchanged; the other threads see those rows' changes a few hundred pairs late.
+ *
+ * Safety. native.make_job checks every buffer before a call; the kernel checks again what
+ * it can cheaply (the Job's counts and rates, each sentence's offsets, each id as it is
+ * read) and stops the chunk with an error code instead of reading or writing outside a
+ * buffer. A score that becomes nan or infinite (training diverged) stops the chunk too.
  */
 #include <math.h>
 #include <stdint.h>
