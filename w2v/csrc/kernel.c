@@ -36,6 +36,11 @@
  * --private; bench/RESULTS.md). Each thread trains the top_nodes nodes nearest the root in
  * a copy of its own and adds its changes to the shared rows every TOP_EXCHANGE centre words: within a thread SGD is
  * unchanged; the other threads see those rows' changes a few hundred pairs late.
+ *
+ * Safety. native.make_job checks every buffer before a call; the kernel checks again what
+ * it can cheaply (the Job's counts and rates, each sentence's offsets, each id as it is
+ * read) and stops the chunk with an error code instead of reading or writing outside a
+ * buffer. A score that becomes nan or infinite (training diverged) stops the chunk too.
  */
 #include <math.h>
 #include <stdint.h>
@@ -72,10 +77,26 @@ typedef struct {
        (every path runs through them) are trained in a per-thread copy whose changes are
        added to the shared rows every TOP_EXCHANGE centre words; 0: shared directly. */
     int32_t top_nodes;
+    /* Fields added later go here, at the end, in native.Job's order too. */
+    int64_t n_ids;                    /* ids' length: every sentence lies in ids[0, n_ids) */
+    double alpha_end;                 /* result: the learning rate in effect when the chunk ended or stopped */
+    int64_t error_at;                 /* result: W2V_BAD_ID: the id's corpus position; W2V_BAD_SENTENCE: the sentence */
 } Job;
+
+/* w2v_train_chunk's return codes (native.py maps each to an exception). A chunk that
+ * stops early has been partly applied. */
+#define W2V_DONE 0
+#define W2V_NO_MEMORY (-1)
+#define W2V_DIVERGED (-2)     /* a score became nan or infinite */
+#define W2V_BAD_ID (-3)       /* an id of the chunk outside [0, vocab) */
+#define W2V_BAD_SENTENCE (-4) /* a sentence's offsets outside ids, or decreasing */
+#define W2V_BAD_JOB (-5)      /* a count, pointer or rate of the Job out of range */
+#define MAX_NEGATIVE 1000
 
 #define TABLE_SIZE 2048
 #define TABLE_MAX 8.0f
+#define TABLE_MAX_BITS 0x41000000u /* TABLE_MAX's bits: positive floats order as their bits do */
+#define EXPONENT_BITS 0x7f800000u  /* all ones: inf or nan */
 #define COUNTER_FLUSH_WORDS 10000
 #ifndef LEAD
 #define LEAD 16 /* rows prefetched ahead of the row being scored */
@@ -107,11 +128,32 @@ static void init_tables(void) {
     tables_ready = 1;
 }
 
+/* |x|'s bits. The kernel is built with -ffast-math, which lets the compiler assume floats
+ * are finite and drop isnan/isinf tests; the empty asm hides where the integer came from,
+ * so tests on these bits are kept (tests/test_kernel_safety.py proves it). */
+static inline uint32_t abs_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    __asm__("" : "+r"(u));
+    return u & 0x7fffffffu;
+}
+
+static inline int finite_double(double x) {
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    __asm__("" : "+r"(u));
+    return (u & 0x7ff0000000000000ull) != 0x7ff0000000000000ull;
+}
+
 /* sigmoid(x), and the logistic loss of x for `label` (softplus(-x) for 1, softplus(x) for 0).
- * Linear interpolation keeps both within ~5e-7 of the exact values. */
-static inline float logistic(float x, float label, float *loss) {
+ * Linear interpolation keeps both within ~5e-7 of the exact values. A nan or infinite x
+ * (training has diverged) sets *bad; the integer compare sends it to the branch that
+ * does not index the table (a float compare is false for nan, and (int)nan indexes anywhere). */
+static inline float logistic(float x, float label, float *loss, int *bad) {
+    uint32_t bits = abs_bits(x);
     float a = fabsf(x), sig_a, sp_a;
-    if (a >= TABLE_MAX) {
+    if (bits >= TABLE_MAX_BITS) {
+        *bad |= bits >= EXPONENT_BITS;
         sig_a = 1.0f;
         sp_a = expf(-a);
     } else {
@@ -173,6 +215,7 @@ typedef struct {
     float *top, *top_base;
     int64_t top_start;
     int32_t n_top;
+    int diverged;          /* a score was nan or infinite */
 } State;
 
 /* How many rows at the top of a path are not prefetched: those in this thread's private copy
@@ -284,22 +327,33 @@ static void flush_counter(State *st) {
     st->alpha = alpha < j->min_alpha ? (float)j->min_alpha : alpha;
 }
 
-/* Sub-samples the next sentence into st->sen; 0 at the end of the chunk, -1 out of memory. */
+/* Sub-samples the next sentence into st->sen; 1, 0 at the end of the chunk, or an error code.
+ * Offsets and ids are checked as they are read: a bad one stops the chunk instead of
+ * reading or writing outside the buffers. */
 static int next_sentence(State *st) {
     Job *j = st->j;
     while (st->s < j->s_end) {
-        int64_t start = j->offsets[st->s], len = j->offsets[st->s + 1] - start;
+        int64_t start = j->offsets[st->s] - j->ids_base, end = j->offsets[st->s + 1] - j->ids_base;
+        int64_t len = end - start;
+        if (start < 0 || len < 0 || end > j->n_ids) {
+            j->error_at = st->s;
+            return W2V_BAD_SENTENCE;
+        }
         st->s++;
         if (len > st->cap) {
             free(st->sen);
             st->cap = len;
             st->sen = malloc(sizeof(int32_t) * len);
-            if (!st->sen) return -1;
+            if (!st->sen) return W2V_NO_MEMORY;
         }
         int64_t n = 0;
-        const int32_t *ids = j->ids + (start - j->ids_base);
+        const int32_t *ids = j->ids + start;
         for (int64_t i = 0; i < len; i++) {
             int32_t w = ids[i];
+            if ((uint64_t)(uint32_t)w >= (uint64_t)j->vocab) { /* negative ids too */
+                j->error_at = j->ids_base + start + i;
+                return W2V_BAD_ID;
+            }
             if (j->keep && j->keep[w] < 1.0f && j->keep[w] < uniform(take_random(st))) continue;
             st->sen[n++] = w;
         }
@@ -317,7 +371,7 @@ static int next_sentence(State *st) {
 static inline int32_t sg_input(const Job *j, const Slot *slot, int c) { return j->out_hs ? slot->ctx[c] : slot->centre; }
 static inline int32_t sg_target(const Job *j, const Slot *slot, int c) { return j->out_hs ? slot->centre : slot->ctx[c]; }
 
-/* Draws the next centre word into slot and queues its rows; 0 at the end of the chunk. */
+/* Draws the next centre word into slot and queues its rows; 0 at the end of the chunk, < 0 an error. */
 static int draw_centre(State *st, Slot *slot) {
     Job *j = st->j;
     if (st->i >= st->n) {
@@ -355,11 +409,11 @@ static int draw_centre(State *st, Slot *slot) {
 
 /* One logistic step of hidden h against row v: v moves, h's gradient is added to grad. */
 static inline __attribute__((always_inline)) float score(const float *restrict h, float *restrict v, float label,
-                                                         float alpha, float *restrict grad, int d) {
+                                                         float alpha, float *restrict grad, int d, int *bad) {
     float f = 0.0f;
     for (int i = 0; i < d; i++) f += h[i] * v[i];
     float loss;
-    float g = (label - logistic(f, label, &loss)) * alpha;
+    float g = (label - logistic(f, label, &loss, bad)) * alpha;
     for (int i = 0; i < d; i++) {
         float vi = v[i];
         grad[i] += g * vi;
@@ -376,12 +430,12 @@ static inline __attribute__((always_inline)) void train_target(State *st, const 
     const Job *j = st->j;
     if (k) {
         prefetch_next(st, d);
-        *loss += score(h, j->out + (int64_t)t * d, 1.0f, alpha, grad, d);
+        *loss += score(h, j->out + (int64_t)t * d, 1.0f, alpha, grad, d, &st->diverged);
         (*count)++;
         for (int m = 0; m < k; m++) {
             if (neg[m] < 0) continue;
             prefetch_next(st, d);
-            *loss += score(h, j->out + (int64_t)neg[m] * d, 0.0f, alpha, grad, d);
+            *loss += score(h, j->out + (int64_t)neg[m] * d, 0.0f, alpha, grad, d, &st->diverged);
             (*count)++;
         }
     }
@@ -393,10 +447,10 @@ static inline __attribute__((always_inline)) void train_target(State *st, const 
         float *top_rows = st->n_top ? st->top : j->out_hs;
         int64_t first = st->n_top ? st->top_start : 0;
         for (int i = 0; i < top; i++)
-            *loss += score(h, top_rows + (pts[i] - first) * d, (float)(1 - codes[i]), alpha, grad, d);
+            *loss += score(h, top_rows + (pts[i] - first) * d, (float)(1 - codes[i]), alpha, grad, d, &st->diverged);
         for (int i = top; i < len; i++) {
             prefetch_next(st, d);
-            *loss += score(h, j->out_hs + (int64_t)pts[i] * d, (float)(1 - codes[i]), alpha, grad, d);
+            *loss += score(h, j->out_hs + (int64_t)pts[i] * d, (float)(1 - codes[i]), alpha, grad, d, &st->diverged);
         }
         *count += len;
     }
@@ -441,7 +495,7 @@ static inline __attribute__((always_inline)) void train_centre(State *st, const 
 }
 
 /* The pipeline: draw until DRAW_AHEAD rows are queued beyond the prefetch point, then
- * train the oldest drawn centre word. */
+ * train the oldest drawn centre word. Stops at the first error or divergence. */
 static inline __attribute__((always_inline)) int run(State *st, Slot *slots, float *grad, float *hidden, int d) {
     double loss = 0.0;
     int64_t count = 0;
@@ -450,16 +504,34 @@ static inline __attribute__((always_inline)) int run(State *st, Slot *slots, flo
     for (;;) {
         while (r > 0 && filled < MAX_SLOTS && st->queued < st->used + LEAD + DRAW_AHEAD)
             if ((r = draw_centre(st, &slots[(head + filled) % MAX_SLOTS])) > 0) filled++;
-        if (!filled) break;
+        if (!filled || r < 0) break;
         prefetch_ahead(st, d);
         train_centre(st, &slots[head], grad, hidden, d, &loss, &count);
+        if (st->diverged) {
+            r = W2V_DIVERGED;
+            break;
+        }
         if (st->n_top && ++trained % TOP_EXCHANGE == 0) top_exchange(st);
         head = (head + 1) % MAX_SLOTS;
         filled--;
     }
     st->j->loss_sum = loss;
     st->j->loss_count = count;
-    return r < 0 ? -1 : 0;
+    return r < 0 ? r : W2V_DONE;
+}
+
+/* The Job's counts, pointers and rates, checked before anything is allocated or read
+ * (native.make_job checks them and the buffers' contents first; this is the C side's
+ * own guard against a Job built some other way). */
+static int job_ok(const Job *j) {
+    if (!j->in || !j->ids || !j->offsets || !j->words_done) return 0;
+    if (j->vocab < 1 || j->dim < 1 || j->window < 1 || j->negative < 0 || j->negative > MAX_NEGATIVE) return 0;
+    if (j->s_begin < 0 || j->s_end < j->s_begin || j->n_ids < 0 || j->total_words < 1 || j->top_nodes < 0) return 0;
+    if (!finite_double(j->alpha) || !finite_double(j->min_alpha) || j->alpha < 0 || j->min_alpha < 0) return 0;
+    if (j->out && j->negative > 0 && !j->fixed_negatives && (!j->alias_accept || !j->alias_index)) return 0;
+    if (j->fixed_negatives && j->n_fixed_negatives < 1) return 0;
+    if (j->out_hs && (j->vocab < 2 || j->hs_width < 1 || !j->hs_points || !j->hs_codes || !j->hs_lengths)) return 0;
+    return 1;
 }
 
 /* Constant dimensions let the compiler unroll and vectorise the row loops exactly. */
@@ -471,6 +543,9 @@ static int run_any(State *st, Slot *s, float *g, float *h) { return run(st, s, g
 
 int w2v_train_chunk(Job *j) {
     if (!tables_ready) init_tables();
+    j->alpha_end = j->alpha;
+    j->error_at = -1;
+    if (!job_ok(j)) return W2V_BAD_JOB;
     int d = j->dim, k = j->negative > 0 ? j->negative : 0, w = j->window;
     State st = {0};
     st.j = j;
@@ -496,7 +571,7 @@ int w2v_train_chunk(Job *j) {
     float *hidden = malloc(sizeof(float) * d);
     int32_t *slot_mem = malloc(sizeof(int32_t) * per_slot * MAX_SLOTS);
     Slot slots[MAX_SLOTS];
-    int r = -1;
+    int r = W2V_NO_MEMORY;
     if (j->out_hs && j->top_nodes > 0) {
         st.n_top = j->top_nodes < j->vocab - 1 ? j->top_nodes : (int32_t)(j->vocab - 1);
         st.top_start = j->vocab - 1 - st.n_top;
@@ -510,7 +585,7 @@ int w2v_train_chunk(Job *j) {
     if (grad && hidden && slot_mem && st.queue && (!st.n_top || (st.top && st.top_base))) {
         for (int s = 0; s < MAX_SLOTS; s++) {
             slots[s].ctx = slot_mem + s * per_slot;
-            slots[s].neg = slots[s].ctx + 2 * w;
+            slots[s].neg = slots[s].ctx + 2 * (int64_t)w;
         }
         switch (d) {
             case 50: r = run_50(&st, slots, grad, hidden); break;
@@ -519,9 +594,10 @@ int w2v_train_chunk(Job *j) {
             case 300: r = run_300(&st, slots, grad, hidden); break;
             default: r = run_any(&st, slots, grad, hidden); break;
         }
-        if (r == 0 && st.local) flush_counter(&st);
+        if (r == W2V_DONE && st.local) flush_counter(&st);
         if (st.n_top) top_exchange(&st);
     }
+    j->alpha_end = st.alpha;
     free(st.sen);
     free(st.queue);
     free(st.top);
