@@ -266,9 +266,9 @@ def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: s
 @main.command(context_settings={"show_default": True})
 @click.argument("vectors_path", metavar="VECTORS")
 @click.option("--analogies", "analogies_path", type=click.Path(dir_okay=False), default=None,
-              help="Analogy questions (questions-words format).  [default: the Google analogy set shipped with w2v]")
+              help="Analogy questions (questions-words format).  [default: the Google analogy set shipped with w2v, questions-words.txt]")
 @click.option("--similarity", "similarity_path", type=click.Path(dir_okay=False), default=None,
-              help="Word pairs with human scores.  [default: WordSim-353, shipped with w2v]")
+              help="Word pairs with human scores.  [default: WordSim-353 shipped with w2v, wordsim353.tsv]")
 @click.option("--restrict-vocab", type=click.IntRange(min=1), default=30_000,
               help="Analogy questions and answers use only the N most frequent words, as word2vec does.")
 @click.option("--case-sensitive", is_flag=True, help="Match words exactly instead of case-insensitively.")

@@ -3,8 +3,9 @@
 A plain C file through ctypes rather than a torch C++ extension: it builds in well under
 a second with any gcc/clang, needs no torch headers or ninja, and a ctypes call releases
 the GIL, which is all hogwild threads need. `-march=native` is safe because the cache key
-includes the CPU's flags. Without a compiler, `available()` is False and the trainer
-falls back to the PyTorch path.
+includes the CPU's flags. An installed wheel carries portable builds (w2v/prebuilt/, made
+by setup.py) and uses the best one the CPU runs, so it needs no compiler. Without either,
+`available()` is False and the trainer falls back to the PyTorch path.
 
 The compiled library is cached under $W2V_CACHE (or $XDG_CACHE_HOME, or ~/.cache)/w2v with a
 sidecar checksum written after it; a library whose checksum is missing or does not match
@@ -38,9 +39,11 @@ from typing import Callable
 import numpy as np
 
 from w2v.errors import UserError
+from w2v.native_build import COMPILE_FLAGS, LEVEL_NEEDS, NATIVE_FLAGS, PORTABLE_LEVELS, compile_kernel
 
 SOURCE = Path(__file__).with_name("csrc") / "kernel.c"
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared", "-std=c99"]
+FLAGS = [*COMPILE_FLAGS, *NATIVE_FLAGS]  # compiled for this CPU on first use (see native_build)
+PREBUILT = Path(__file__).with_name("prebuilt")  # portable builds that a wheel carries (setup.py)
 SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
 
 # w2v_train_chunk's return codes (kernel.c)
@@ -311,13 +314,28 @@ def _cache_dir() -> Path:
     return Path(base) / "w2v"
 
 
-def _cpu_key() -> str:
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+            return next((line for line in f if line.startswith(("flags", "Features"))), "")
     except OSError:
-        flags = ""
-    return platform.machine() + flags
+        return ""
+
+
+def _cpu_key() -> str:
+    return platform.machine() + _cpu_flags()
+
+
+def _prebuilt() -> Path | None:
+    """The best prebuilt kernel of an installed wheel that this CPU runs (None in a source checkout)."""
+    if not PREBUILT.is_dir() or os.environ.get("W2V_KERNEL_SANITIZE", "0") not in ("", "0"):
+        return None
+    have = set(_cpu_flags().split())
+    for level in PORTABLE_LEVELS.get(platform.machine(), {"default": []}):
+        candidate = PREBUILT / f"kernel-{level}.so"
+        if candidate.is_file() and LEVEL_NEEDS.get(level, set()) <= have:
+            return candidate
+    return None
 
 
 def _flags() -> list[str]:
@@ -347,7 +365,18 @@ def _write_synced(path: str, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _load(path: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(path))
+    lib.w2v_train_chunk.argtypes = [ctypes.POINTER(Job)]
+    lib.w2v_train_chunk.restype = ctypes.c_int
+    lib.w2v_reset_fixed_negatives.argtypes = []
+    return lib
+
+
 def _compile() -> ctypes.CDLL:
+    prebuilt = _prebuilt()
+    if prebuilt is not None:
+        return _load(prebuilt)
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not compiler:
         raise RuntimeError("no C compiler found (install gcc, or set CC)")
@@ -361,7 +390,7 @@ def _compile() -> ctypes.CDLL:
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
         try:
-            subprocess.run([compiler, *flags, "-o", tmp, str(SOURCE), "-lm"], check=True, capture_output=True, text=True)
+            compile_kernel(compiler, SOURCE, Path(tmp), flags[len(COMPILE_FLAGS):])
             data = Path(tmp).read_bytes()
             _write_synced(tmp, data)
             os.replace(tmp, target)
@@ -378,11 +407,7 @@ def _compile() -> ctypes.CDLL:
             os.replace(tmp, _sidecar(target))
         except OSError:  # the library is whole; without its sidecar the next process rebuilds it
             Path(tmp).unlink(missing_ok=True)
-    lib = ctypes.CDLL(str(target))
-    lib.w2v_train_chunk.argtypes = [ctypes.POINTER(Job)]
-    lib.w2v_train_chunk.restype = ctypes.c_int
-    lib.w2v_reset_fixed_negatives.argtypes = []
-    return lib
+    return _load(target)
 
 
 def library() -> ctypes.CDLL:

@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from w2v import encode, native  # noqa: E402
+from w2v.native_build import compile_kernel  # noqa: E402
 from w2v.corpus import Corpus  # noqa: E402
 from w2v.dictionary import Dictionary, build_alias_table  # noqa: E402
-from w2v.trainer import chunk_bounds, chunk_seed  # noqa: E402
+from w2v.semantics import chunk_bounds, chunk_seed  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -41,7 +42,7 @@ def compile_variant(src: Path) -> ctypes.CDLL:
     so = OUT / "ab" / f"{src.stem}-{key}.so"
     if not so.exists():
         so.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cc", *native.FLAGS, "-o", str(so), str(src), "-lm"], check=True)
+        compile_kernel("cc", src, so, native.NATIVE_FLAGS)  # as the product compiles it
     lib = ctypes.CDLL(str(so))
     lib.w2v_train_chunk.argtypes = [ctypes.POINTER(native.Job)]
     lib.w2v_train_chunk.restype = ctypes.c_int
