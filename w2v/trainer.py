@@ -114,7 +114,9 @@ class Trainer:
                 "device": str(group.device), "prepare_seconds": prepare_seconds,
                 **({"distributed": group.describe()} if group.describe() else {}),
                 **({"history": prepared.history} if prepared.history else {})})
-        self._echo(f"vocabulary: {len(data.dictionary):,} words (min count {c.min_count}) from "
+        new_words = prepared.corpus_info.get("new_words") if c.continue_from else None
+        grown = f", {new_words:,} of them new" if new_words is not None and not self.resume else ""
+        self._echo(f"vocabulary: {len(data.dictionary):,} words{grown} (min count {c.min_count}) from "
                    f"{data.raw_tokens:,} tokens; {prepared.corpus_info['tokens']:,} tokens to train per epoch; "
                    f"prepared in {prepare_seconds:.1f} s")
         words_before = progress.words_done  # on resume, words trained before the interruption
