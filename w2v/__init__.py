@@ -13,8 +13,9 @@ from typing import Any, Sequence
 __version__ = "0.1.0"
 
 
-def train(paths: Sequence[str] | None = None, **options: Any):
-    """Train word vectors on text files or folders (the default corpus when none is given).
+def train(paths: Sequence[str] | None = None, sentences: Any = None, **options: Any):
+    """Train word vectors on text files or folders (the default corpus when none is given),
+    or on `sentences`: any re-iterable of token lists, as gensim takes (w2v.sentences).
 
     `options` are the settings of `w2v.config.TrainConfig` (model, dim, window, negative,
     hs, sample, min_count, epochs, alpha, threads, seed, out, ...); returns a `w2v.run.Run`
@@ -23,13 +24,20 @@ def train(paths: Sequence[str] | None = None, **options: Any):
     from w2v.config import TrainConfig
     from w2v.trainer import Trainer
 
+    if paths is not None and sentences is not None:
+        from w2v.errors import UserError
+
+        raise UserError("give paths or sentences, not both")
     if options.get("continue_from"):  # train that finished run further on `paths` (w2v.continuation)
         from w2v.continuation import continued_config
 
         given = {k: v for k, v in options.items() if k != "continue_from"}
-        return Trainer(continued_config(options["continue_from"], list(paths or []), given)).run()
-    config = TrainConfig(paths=list(paths or []), **options)
-    return Trainer(config).run()
+        new_text = list(paths or []) or ([] if sentences is None else ["<sentences from Python>"])
+        return Trainer(continued_config(options["continue_from"], new_text, given), sentences=sentences).run()
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]  # one file or folder
+    config = TrainConfig(paths=[str(p) for p in paths or []], **options)
+    return Trainer(config, sentences=sentences).run()
 
 
 def resume(run_dir: str, **overrides: Any):

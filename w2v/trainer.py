@@ -8,6 +8,7 @@ processes) prepares the run, deals the chunks and combines the processes' work e
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import signal
 import threading
@@ -29,6 +30,8 @@ from w2v.parameters import Parameters
 from w2v.run import Run
 from w2v.runfolder import CONFIG, VOCAB, Progress, RunFolder
 from w2v.semantics import learning_rate
+from w2v.sentences import PATH as PYTHON_SENTENCES
+from w2v.sentences import Sentences
 
 
 class _Chunks:
@@ -54,7 +57,10 @@ class Trainer:
     process after each one (from a worker thread): a place to watch or stop a run.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+    def __init__(self, config: TrainConfig, resume: bool = False, sentences: Any = None) -> None:
+        if sentences is not None:  # token lists from Python instead of files (w2v.sentences)
+            config = dataclasses.replace(config, paths=[PYTHON_SENTENCES])
+        self.sentences = sentences
         self.config = config.resolved()
         self.folder = RunFolder(self.config.out)
         self.resume = resume
@@ -152,8 +158,7 @@ class Trainer:
         self._lock = folder.lock()
         if held:
             folder.set_aside()
-        corpus = Corpus(config.paths, tokenizer=config.tokenizer, lowercase=config.lowercase,
-                        max_sentence_length=config.max_sentence_length)
+        corpus = self._corpus(config)
         data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab)
         corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens,
                        "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
@@ -170,6 +175,12 @@ class Trainer:
                             "lower --dim, or raise --min-count") from None
         return Prepared(config, data, params, Progress(), corpus_info)
 
+    def _corpus(self, config: TrainConfig) -> Corpus | Sentences:
+        if self.sentences is not None:
+            return Sentences(self.sentences, config.max_sentence_length)
+        return Corpus(config.paths, tokenizer=config.tokenizer, lowercase=config.lowercase,
+                      max_sentence_length=config.max_sentence_length)
+
     def _build_continued(self, config: TrainConfig, folder: RunFolder) -> Prepared:
         """--continue: the old run's vocabulary and parameters, extended by the new text's words."""
         old = RunFolder(config.continue_from)
@@ -185,8 +196,7 @@ class Trainer:
         self._lock = folder.lock()
         if held:
             folder.set_aside()  # the old run stays there until the continued one has finished
-        corpus = Corpus(config.paths, tokenizer=config.tokenizer, lowercase=config.lowercase,
-                        max_sentence_length=config.max_sentence_length)
+        corpus = self._corpus(config)
         text = encode.build(corpus, folder.path, 1, config.max_vocab_size)
         text.close()
         dictionary, remap = continuation.merge(old_dictionary, text.dictionary, config.min_count,
