@@ -113,10 +113,60 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
         sys.exit(130)
     if trainer.reports:
         try:
-            final_report(run, echo=click.echo)
+            figures = final_report(run, echo=click.echo)
+            scores = {k: figures[k] for k in ("analogy", "analogy_attempted", "wordsim") if k in figures}
+            if scores:
+                run.folder.update_meta(evaluation=scores)  # for `w2v info`
         except KeyboardInterrupt:
             click.echo(f"interrupted during the report; the trained run is saved in {run.run_dir}", err=True)
             sys.exit(130)
+
+
+@main.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print config.json's record as JSON for scripts.")
+@user_errors
+def info(run_dir: str, as_json: bool) -> None:
+    """What a run folder holds: status, settings, corpus, vocabulary, speed and evaluation scores."""
+    from w2v.runfolder import RunFolder
+
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir() or not (folder.is_run() or folder.held()):
+        raise UserError(f"{run_dir} is not a training run folder (no vocab.tsv or config.json)")
+    meta = folder.read_meta()
+    if as_json:
+        _echo_json({"status": folder.status(), **meta})
+        return
+    c, corpus = meta["config"], meta["corpus"]
+    objective = " + ".join(n for n, on in ((f"negative sampling ({c.get('negative')})", c.get("negative")),
+                                             ("hierarchical softmax", c.get("hs"))) if on)
+    lines = [f"run:        {folder.path} ({folder.status()})",
+             f"model:      {c.get('model')}, {c.get('dim')} dims, window {c.get('window')}, {objective}, "
+             f"sample {c.get('sample')}, min count {c.get('min_count')}",
+             f"training:   {c.get('epochs')} epochs, alpha {c.get('alpha')} -> {c.get('min_alpha')}, "
+             f"{c.get('threads')} threads, seed {c.get('seed')}, device {meta.get('device')}",
+             f"corpus:     {len(corpus.get('files', []))} file(s), {corpus.get('raw_tokens', 0):,} tokens "
+             f"({corpus.get('tokens', 0):,} trained per epoch), tokenizer {c.get('tokenizer')}"
+             f"{', lowercased' if c.get('lowercase') else ''}",
+             f"vocabulary: {corpus.get('vocab', 0):,} words"]
+    stats = meta.get("stats")
+    if stats:
+        lines.append(f"speed:      {stats.get('train_seconds', 0):.1f} s training, "
+                     f"{(stats.get('words_per_second') or 0) / 1e3:,.0f}k words/s, "
+                     f"mean loss {stats.get('mean_loss') or float('nan'):.4f}")
+    scores = meta.get("evaluation")
+    if scores:
+        analogy, wordsim = scores.get("analogy"), scores.get("wordsim")
+        lines.append("evaluation: " + ", ".join(
+            part for part in ((f"analogies {analogy:.1%} of {scores.get('analogy_attempted', 0):,} questions"
+                               if analogy is not None else ""),
+                              (f"WordSim-353 Spearman {wordsim:.3f}" if wordsim is not None else "")) if part))
+    for n, stage in enumerate(meta.get("history") or [], 1):
+        lines.append(f"stage {n}:    {len(stage.get('files') or [])} file(s), vocabulary {stage.get('vocab_before'):,} "
+                     f"-> {stage.get('vocab_after'):,} words, {stage.get('time') or 'time not recorded'}")
+    versions = meta.get("versions") or {}
+    lines.append("versions:   " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    click.echo("\n".join(lines))
 
 
 # --- vectors commands (similar, analogy, evaluate, export) ---

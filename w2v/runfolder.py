@@ -129,6 +129,19 @@ def _rows(m: object, n: int, path: Path) -> torch.Tensor:
     return m[:n].to(torch.float32, copy=True)
 
 
+def _plain(value: Any) -> Any:
+    """Plain JSON values: numpy numbers as Python ones, nan and inf as null (JSON has neither)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 class RunFolder:
     """One run's folder on disk. `path / NAME` for the files named above."""
 
@@ -266,7 +279,17 @@ class RunFolder:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         with atomic_write(self.path / CONFIG, "w") as f:
-            json.dump(meta, f, indent=2)
+            json.dump(_plain(meta), f, indent=2, allow_nan=False)
+
+    def update_meta(self, **entries: Any) -> None:
+        """Add entries (the run's stats, its evaluation) to config.json."""
+        self.write_meta({**self.read_meta(), **entries})
+
+    def status(self) -> str:
+        """finished, interrupted (with a checkpoint), or preparing (neither yet)."""
+        if (self.path / MODEL).exists() and not (self.path / CHECKPOINT).exists():
+            return "finished"
+        return "interrupted" if (self.path / CHECKPOINT).exists() else "incomplete"
 
     # --- vocabulary -----------------------------------------------------------------------
     def read_dictionary(self) -> Dictionary:

@@ -134,6 +134,8 @@ class Trainer:
         if group.is_main:
             folder.save_model(prepared.params)
             folder.finish()
+            folder.update_meta(stats={k: v for k, v in stats.items() if k != "epoch_losses"},
+                               epoch_losses=stats["epoch_losses"])
         return Run(c, data.dictionary, prepared.params, folder, stats)
 
     def _build(self, config: TrainConfig) -> Prepared:
@@ -186,8 +188,8 @@ class Trainer:
         old = RunFolder(config.continue_from)
         old_dictionary = old.read_dictionary()
         old_params = old.load_model(config, len(old_dictionary))
-        history = old.read_meta().get("history") or [continuation.stage(
-            old.read_config(), old.corpus_info(), 0, len(old_dictionary))]
+        history = old.read_meta().get("history") or [{**continuation.stage(
+            old.read_config(), old.corpus_info(), 0, len(old_dictionary)), "time": None}]
         same = folder.path.resolve() == old.path.resolve()
         held = folder.held()
         if held and not same and not config.overwrite:
