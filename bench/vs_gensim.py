@@ -3,6 +3,7 @@
     python bench/vs_gensim.py                 # full benchmark: 10 sources, 5 epochs, sg/cbow (+hs), 2 threads
     python bench/vs_gensim.py --threads 1     # the same on 1 core / 1 worker
     python bench/vs_gensim.py --quick         # one source, 1 epoch, sg and cbow: about a minute
+    python bench/vs_gensim.py --shipped --models sg,cbow   # as users run them: each tool's own defaults
 
 The corpus (../shared/corpora/*.txt.gz) is tokenized once with w2v's default tokenizer
 into a whitespace-token file (one sentence per line) under bench/out/, and both systems
@@ -14,6 +15,11 @@ with --gensim-mode auto a run with gensim's shipped schedule is shown too). Ever
 its own subprocess (peak RSS is the process's ru_maxrss when training ends, before
 evaluation); runs alternate gensim, w2v, gensim, w2v, ... and the table gives medians, the
 min-max spread and w2v/gensim ratios.
+
+--shipped compares the tools as users run them: gensim's `Word2Vec(corpus_file=..., sg=...,
+workers=N)` with every other setting at gensim's defaults (its alpha is 0.025 for CBOW too,
+and its shipped corpus_file schedule) against `w2v train FILE --model ... --threads N` with
+w2v's defaults (checkpoints each epoch included); same token file, same cores.
 
 Figures per run:
   train words/s  corpus tokens (of the token file) x epochs / training wall time
@@ -118,6 +124,8 @@ def worker(spec: dict) -> dict:
     negative = 0 if hs else 5
     tok, epochs, threads, seed = spec["tokfile"], spec["epochs"], spec["threads"], spec["seed"]
     result: dict = {}
+    if spec.get("shipped"):
+        return shipped_worker(spec, sg, hs)
     if spec["system"] == "gensim":
         from gensim.models import Word2Vec
         from gensim.models.word2vec import LineSentence
@@ -169,6 +177,42 @@ def worker(spec: dict) -> dict:
     return result
 
 
+def shipped_worker(spec: dict, sg: bool, hs: bool) -> dict:
+    """One run with the tool's own defaults: only the corpus, the model, the cores and the seed are given."""
+    tok, threads, seed = spec["tokfile"], spec["threads"], spec["seed"]
+    extra = {"hs": 1, "negative": 0} if hs else {}
+    if spec["system"] == "gensim":
+        from gensim.models import Word2Vec
+
+        t0 = time.perf_counter()
+        model = Word2Vec(corpus_file=tok, sg=int(sg), workers=threads, seed=seed, **extra)
+        train_s = time.perf_counter() - t0  # build_vocab and train together, as users call it
+        result = dict(trained_at=time.time(), vocab_s=0.0, train_s=train_s, vocab=len(model.wv),
+                      epochs_run=model.epochs, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        score, _ = model.wv.evaluate_word_analogies(str(QUESTIONS), restrict_vocab=30_000)
+        result.update(analogy=float(score), ws353=float(model.wv.evaluate_word_pairs(str(WORDSIM))[1][0]))
+        return result
+    sys.path.insert(0, str(ROOT))
+    import shutil
+
+    import w2v
+    from w2v.evaluate import analogies, similarity
+
+    run_dir = OUT / "runs" / f"w2v-{os.getpid()}"
+    t0 = time.perf_counter()
+    model = w2v.train([tok], tokenizer="whitespace", lowercase=False, model="sg" if sg else "cbow",
+                      threads=threads, seed=seed, out=str(run_dir), overwrite=True, evaluate=False,
+                      tensorboard=False, progress=False, **({"hs": True, "negative": 0} if hs else {}))
+    train_s = time.perf_counter() - t0
+    result = dict(trained_at=time.time(), vocab_s=0.0, train_s=train_s, vocab=len(model.dictionary),
+                  epochs_run=model.config.epochs, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    vectors = model.vectors()
+    result.update(analogy=analogies(vectors, QUESTIONS, restrict_vocab=30_000).total,
+                  ws353=similarity(vectors, WORDSIM).spearman)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return result
+
+
 def run_one(spec: dict) -> dict:
     load = os.getloadavg()[0]
     spawned = time.time()
@@ -177,8 +221,9 @@ def run_one(spec: dict) -> dict:
     if proc.returncode != 0:
         sys.exit(f"{spec['system']} run failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    epochs = result.get("epochs_run", spec["epochs"])
     result.update(spec, load=load, e2e_s=result["trained_at"] - spawned,
-                  words_per_s=spec["tokens"] * spec["epochs"] / result["train_s"])
+                  words_per_s=spec["tokens"] * epochs / result["train_s"])
     return result
 
 
@@ -260,6 +305,9 @@ def main() -> None:
                         "with several workers corpus_file with gensim's shipped schedule once per model "
                         "(default: auto; quick: corpus_file). corpus_file runs use word2vec's linear "
                         "learning-rate schedule (see train_linear_schedule)")
+    p.add_argument("--shipped", action="store_true",
+                   help="each tool with its own defaults (gensim Word2Vec(corpus_file, sg, workers); w2v train "
+                        "--model --threads): the comparison users make; train s is build + train")
     p.add_argument("--report", metavar="JSONL", nargs="+", help="print the tables of saved results files and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -284,7 +332,9 @@ def main() -> None:
     log = OUT / f"results-{stamp}.jsonl"
     print(f"{machine()}; load {os.getloadavg()[0]:.2f}; {tokens:,} tokens x {epochs} epochs; "
           f"threads {a.threads}; results -> {log.relative_to(ROOT)}", flush=True)
-    base = dict(tokfile=str(tok), tokens=tokens, epochs=epochs, threads=a.threads, cores=cores)
+    base = dict(tokfile=str(tok), tokens=tokens, epochs=epochs, threads=a.threads, cores=cores, shipped=a.shipped)
+    if a.shipped:
+        gensim_mode = "shipped"
     results: list[dict] = []
 
     def record(r: dict) -> None:
@@ -296,7 +346,7 @@ def main() -> None:
               f"rss {r['rss_mb']:5.0f} MB  analogy {100 * r['analogy']:5.2f}%  ws353 {r['ws353']:.3f}  "
               f"(load {r['load']:.2f}{', ' + r['gensim_mode'] if r['system'] == 'gensim' else ''})", flush=True)
 
-    if gensim_mode == "auto":
+    if gensim_mode == "auto" and not a.shipped:
         # Both gensim modes once on the first model to choose the timed mode; with several
         # workers, also corpus_file with gensim's shipped schedule once per model, to show
         # what its higher learning rate does to quality (train_linear_schedule).
