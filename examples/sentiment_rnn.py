@@ -36,7 +36,9 @@ if str(REPO) not in sys.path:  # run from a clone without installing the package
 from w2v.corpus import TOKENIZERS, make_tokenizer  # noqa: E402
 from w2v.pretrained import PretrainedEmbedding, embedding  # noqa: E402
 
-REVIEWS_ZIP = REPO / "corpora" / "movie_reviews.zip"
+from w2v.resources import corpora_dir  # noqa: E402
+
+REVIEWS_ZIP = corpora_dir() / "movie_reviews.zip"  # ships with w2v
 LABELS = ("neg", "pos")  # class index = position here
 
 Review = tuple[list[str], int]
@@ -185,10 +187,41 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--test-per-class", type=int, default=200, help="held-out reviews of each label")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--in-domain", action="store_true",
+                   help="also train vectors on the training reviews plus the default corpus (never the test "
+                   "reviews; --threads 1, so they repeat exactly) and compare all three tables")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads: the per-step matrices are small, so more threads buy little "
                    "on a busy machine (and the last digits of the results depend on the count)")
     return p.parse_args(argv)
+
+
+class InDomainText:
+    """The default corpus, then the training reviews: re-iterable token lists for w2v.train(sentences=...)."""
+
+    def __init__(self, reviews: Sequence[Review]) -> None:
+        self.reviews = reviews
+
+    def __iter__(self):
+        from w2v.corpus import Corpus
+        from w2v.resources import default_corpus
+
+        yield from Corpus(default_corpus())
+        for tokens, _ in self.reviews:
+            yield tokens
+
+
+def in_domain_vectors(train: Sequence[Review], seed: int, out: Path):
+    """Vectors trained on text near the task: one thread and a fixed seed, so they repeat exactly."""
+    import w2v
+
+    if (out / "model.pt").exists():
+        from w2v.vectors import load
+
+        return load(str(out))
+    run = w2v.train(sentences=InDomainText(train), out=str(out), threads=1, seed=seed + 1, overwrite=True,
+                    progress=False, tensorboard=False, evaluate=False)
+    return run.vectors()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,8 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(train)} train / {len(test)} test reviews, up to {args.max_len} tokens each; "
           f"{trained!r}; {known:.1%} of review tokens have a vector")
 
+    tables = [("w2v", trained), ("random", random_like(trained, args.seed, freeze))]
+    if args.in_domain:
+        vectors = in_domain_vectors(train, args.seed, REPO / "runs" / f"reviews-in-domain-seed{args.seed}")
+        tables.insert(1, ("in-domain w2v", embedding(vectors, freeze=freeze)))
     results = {}
-    for name, emb in (("w2v", trained), ("random", random_like(trained, args.seed, freeze))):
+    for name, emb in tables:
         results[name] = run(name, emb, train, test, args)
     mode = "fine-tuned" if args.fine_tune else "frozen"
     for name, acc in results.items():
