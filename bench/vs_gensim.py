@@ -255,6 +255,8 @@ def table(results: list[dict]) -> str:
             if ratio is None:  # quality: difference, not ratio
                 diff = _med(wv) - _med(gv)
                 rc = f"{100 * diff:+.2f} points" if key == "analogy" else f"{diff:+.3f}"
+            elif not all(r[key] for r in g):  # --shipped: no separate vocabulary time
+                continue
             else:
                 pairs = [wr[key] / gr[key] for gr, wr in zip(g, w)]
                 rc = f"**{_med(wv) / _med(gv):.2f}x** [{min(pairs):.2f}-{max(pairs):.2f}]" if pairs else "-"

@@ -100,3 +100,15 @@ def test_every_setting_is_an_option_with_help_and_its_default() -> None:
         flag = (f.metadata["flags"] or f"--{name.replace('_', '-')}").split("/")[0]
         assert flag in result.output, flag
         assert f.metadata["help"].split(".")[0][:30] in " ".join(result.output.split())
+
+
+def test_epochs_default_to_enough_passes_for_the_corpus(tmp_path: Path) -> None:
+    from w2v.semantics import default_epochs
+
+    assert default_epochs(4_400_000) == 15 and default_epochs(12_600_000) == 8
+    assert default_epochs(100_000_000) == 5 and default_epochs(2_000_000_000) == 5
+    code, out = cli("train", MOBY, "--out", tmp_path / "run", "--dim", "10", "--no-eval", "--no-tensorboard")
+    assert code == 0 and "epoch 15/15" in out  # 200k words: the most passes
+    import json
+
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["epochs"] == 15

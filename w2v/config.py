@@ -51,7 +51,7 @@ class TrainConfig:
                                          "this (bounded memory).", shown="no limit")
     max_final_vocab: int | None = setting(None, "Raise the effective min count so at most this many words are kept.",
                                           shown="no limit")
-    epochs: int = setting(5, "Passes over the corpus.")
+    epochs: int | None = setting(None, "Passes over the corpus.", shown="enough for 100M words, 5 to 15")
     alpha: float | None = setting(None, "Initial learning rate.", shown="0.025 for sg, 0.05 for cbow")
     min_alpha: float | None = setting(None, "Final learning rate, reached linearly.", shown="alpha × 1e-4")
     threads: int | None = setting(None, "CPU threads for training.", shown="all cores")
@@ -132,7 +132,7 @@ class TrainConfig:
         need(self.negative > 0 or self.hs, "--negative 0 needs --hs: nothing would be trained")
         need(self.sample >= 0, f"--sample must be 0 or more, not {self.sample}")
         need(self.min_count >= 1, f"--min-count must be at least 1, not {self.min_count}")
-        need(self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}")
+        need(self.epochs is None or self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}")
         need(self.alpha is None or self.alpha > 0, f"--alpha must be above 0, not {self.alpha}")
         need(self.min_alpha is None or self.min_alpha >= 0, f"--min-alpha must be 0 or more, not {self.min_alpha}")
         need(self.threads is None or self.threads >= 1, f"--threads must be at least 1, not {self.threads}")
@@ -153,7 +153,7 @@ class TrainConfig:
         need(self.seed < 2**63, f"--seed must be below 2**63, not {self.seed}")
         need(math.isfinite(self.dist_timeout) and self.dist_timeout <= 10**7,
              f"--dist-timeout must be a number of seconds up to 10,000,000, not {self.dist_timeout}")
-        need(self.epochs <= 10**6, f"--epochs must be at most 1,000,000, not {self.epochs}")
+        need(self.epochs is None or self.epochs <= 10**6, f"--epochs must be at most 1,000,000, not {self.epochs}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

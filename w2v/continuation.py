@@ -54,7 +54,7 @@ def continued_config(run_dir: str, paths: list[str], given: dict[str, Any]) -> T
     if not paths:
         raise UserError("--continue needs the new text to train on: w2v train --continue RUN PATHS...")
     own = ("paths", "out", "name", "overwrite", "threads", "progress", "tensorboard", "evaluate", "device",
-           "alpha", "min_alpha")  # this invocation's, or defaults
+           "alpha", "min_alpha", "epochs")  # this invocation's, or defaults (epochs: from the new text's size)
     keep = {k: v for k, v in old.to_dict().items() if k not in own}
     settings = {**keep, **given, "paths": list(paths), "continue_from": str(old_folder.path)}
     if given.get("out") is None:

@@ -266,7 +266,10 @@ class RunFolder:
         """The run's settings, validated like options, with `overrides` applied and out = this folder."""
         meta = self.read_meta()
         try:
-            return TrainConfig.from_dict({**meta["config"], **overrides, "out": str(self.path)}).resolved()
+            config = TrainConfig.from_dict({**meta["config"], **overrides, "out": str(self.path)}).resolved()
+            if config.epochs is None:  # a run's config.json holds the epochs it was trained with
+                raise UserError(f"--epochs must be a whole number, not {config.epochs}")
+            return config
         except UserError as e:
             raise UserError(f"{self.path / CONFIG} is damaged ({e}): start the run again with --overwrite") from None
 

@@ -28,11 +28,25 @@ import numpy as np
 from w2v.dictionary import Dictionary, build_alias_table
 
 NEGATIVE_REDRAWS = 32  # kernel.c's limit on redrawing a negative that equals the target
+# Default epochs: enough passes for about EPOCH_WORDS words of SGD, within [MIN_EPOCHS, MAX_EPOCHS].
+EPOCH_WORDS = 100_000_000
+MIN_EPOCHS, MAX_EPOCHS = 5, 15
 
 
 def learning_rate(done: float, total: int, alpha: float, min_alpha: float) -> float:
     """word2vec's linear decay: alpha after 0 words, min_alpha after `total` (and beyond)."""
     return max(min_alpha, alpha - (alpha - min_alpha) * done / max(1, total))
+
+
+def default_epochs(corpus_words: int) -> int:
+    """Epochs when --epochs is not given: word2vec's 5 on big corpora, more on small ones.
+
+    SGD needs a number of updates rather than a number of passes: a small corpus seen 5 times
+    leaves the vectors undertrained (bench/RESULTS.md, "Defaults as users run them"), and w2v's
+    speed pays for the extra passes. The time this takes grows with the corpus only up to
+    EPOCH_WORDS / MIN_EPOCHS words, then as word2vec's 5 epochs do.
+    """
+    return min(MAX_EPOCHS, max(MIN_EPOCHS, round(EPOCH_WORDS / max(1, corpus_words))))
 
 
 def chunk_bounds(offsets: np.ndarray, batch_words: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from w2v.monitor import Monitor
 from w2v.parameters import Parameters
 from w2v.run import Run
 from w2v.runfolder import CONFIG, VOCAB, Progress, RunFolder
-from w2v.semantics import learning_rate
+from w2v.semantics import default_epochs, learning_rate
 from w2v.sentences import PATH as PYTHON_SENTENCES
 from w2v.sentences import Sentences
 
@@ -170,12 +170,19 @@ class Trainer:
 
             click.echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus (not UTF-8) "
                        "were replaced with U+FFFD", err=True)
+        config = self._with_epochs(config, data)
         try:
             params = Parameters.initial(len(data.dictionary), config.dim, config.negative, config.hs, config.seed)
         except (RuntimeError, MemoryError):
             raise UserError(f"not enough memory for {len(data.dictionary):,} vectors of {config.dim:,} dimensions: "
                             "lower --dim, or raise --min-count") from None
         return Prepared(config, data, params, Progress(), corpus_info)
+
+    def _with_epochs(self, config: TrainConfig, data: encode.Encoded) -> TrainConfig:
+        """--epochs when not given: from the corpus's size (semantics.default_epochs)."""
+        if config.epochs is not None:
+            return config
+        return dataclasses.replace(config, epochs=default_epochs(int(data.offsets[-1])))
 
     def _corpus(self, config: TrainConfig) -> Corpus | Sentences:
         if self.sentences is not None:
@@ -211,6 +218,7 @@ class Trainer:
                        "vocab": len(dictionary), "bad_bytes": corpus.bad_bytes,
                        "new_words": len(dictionary) - len(old_dictionary)}
         params = continuation.extend(old_params, len(dictionary), config.dim, config.seed)
+        config = self._with_epochs(config, data)
         history.append(continuation.stage(config, corpus_info, len(old_dictionary), len(dictionary)))
         return Prepared(config, data, params, Progress(), corpus_info, history=history)
 
