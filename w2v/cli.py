@@ -140,9 +140,37 @@ def _load_vectors(path: str, which: str = "in", limit: int | None = None):
 
 
 def _echo_json(data: Any) -> None:
+    """JSON that every parser reads: a missing or undefined figure (nan, inf) is null, never bare NaN."""
     import json
+    import math
 
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    def finite(x: Any) -> Any:
+        if isinstance(x, float):
+            return x if math.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [finite(v) for v in x]
+        return x
+
+    click.echo(json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _interruptible(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Ctrl-C exits 130 with one line saying what was interrupted, as training does, not a traceback."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted: {what}", err=True)
+                sys.exit(130)
+
+        return wrapper
+
+    return decorate
 
 
 def _echo_neighbours(results: list[tuple[str, float]]) -> None:
@@ -189,6 +217,7 @@ _which_option = click.option("--which", type=click.Choice(["in", "out", "sum"]),
               help="Keep only the N most frequent words.  [default: all; 10,000 for projector]")
 @click.option("--normalize", is_flag=True, help="Scale every vector to unit length.")
 @user_errors
+@_interruptible("nothing was written; a file that was at the output path is kept")
 def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: int | None, normalize: bool) -> None:
     """Write the vectors of VECTORS (a run folder, or any file `w2v similar` reads) as -o.
 
@@ -225,6 +254,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
 @_which_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @user_errors
+@_interruptible("no neighbours were computed")
 def similar(vectors_path: str, words: tuple[str, ...], topn: int, restrict_vocab: int | None, which: str,
             as_json: bool) -> None:
     """Nearest neighbours of WORDS (their mean, if several) by cosine similarity.
@@ -283,6 +313,7 @@ def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: s
 @_which_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @user_errors
+@_interruptible("the evaluation did not finish")
 def evaluate(vectors_path: str, analogies_path: str | None, similarity_path: str | None, restrict_vocab: int,
              case_sensitive: bool, which: str, as_json: bool) -> None:
     """Analogy accuracy and word-pair similarity correlation of VECTORS.
