@@ -120,7 +120,7 @@ def list_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
         if not path.exists():
             raise UserError(f"corpus path not found: {path}")
         if not path.is_dir():
-            if path.exists() and not path.is_file():  # open() of a FIFO blocks until a writer comes; a device may never end
+            if not path.is_file():  # open() of a FIFO blocks until a writer comes; a device may never end
                 raise UserError(f"{path} is {_kind(path)}, not a regular file: w2v reads a corpus from files, "
                                 "and may read it twice; save the stream to a file first")
             found = [path]
