@@ -123,6 +123,14 @@ def test_export_to_a_fifo_writes_through(tmp_path: Path, vecs_txt: Path) -> None
     assert temporaries(tmp_path) == []
 
 
+def test_export_to_stdout_is_the_file_alone(tmp_path: Path, vecs_txt: Path) -> None:
+    r = run_w2v("export", vecs_txt, "-o", "/dev/stdout", "-f", "text")  # stdout is a pipe here
+    assert r.returncode == 0, r.stderr
+    assert cli("export", vecs_txt, "-o", tmp_path / "plain.txt")[0] == 0
+    assert r.stdout == (tmp_path / "plain.txt").read_text()  # the "wrote ..." line went to stderr
+    assert r.stderr.startswith("wrote 8 vectors")
+
+
 def test_export_through_a_symlink_replaces_its_target(tmp_path: Path, vecs_txt: Path) -> None:
     (tmp_path / "real").mkdir()
     target = tmp_path / "real" / "v.bin"
@@ -337,6 +345,17 @@ def test_hostile_torch_bundle(tmp_path: Path, name: str) -> None:
     one_line_error(*cli("similar", path, "a"), message)
     if name.startswith("run_"):
         one_line_error(*cli("similar", tmp_path, "a", "--which", "sum"), message)
+
+
+def test_a_vocabulary_that_is_not_a_file(tmp_path: Path) -> None:
+    np.save(tmp_path / "v.npy", np.ones((2, 2), dtype=np.float32))
+    (tmp_path / "v.vocab.tsv").symlink_to("/dev/zero")  # one endless line
+    one_line_error(*cli("similar", tmp_path / "v.npy", "a"), "v.vocab.tsv is not a regular file")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "vocab.tsv").symlink_to("/dev/zero")
+    torch.save({"input": torch.ones(2, 2)}, run / "model.pt")
+    one_line_error(*cli("similar", run, "a"), "vocab.tsv is not a regular file")
 
 
 @pytest.mark.parametrize("array, message", [

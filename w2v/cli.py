@@ -229,6 +229,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
     """
     from pathlib import Path
 
+    from w2v.fileio import writes_through
     from w2v.formats import PROJECTOR_LIMIT, npy_paths, save
 
     if fmt is None:
@@ -242,7 +243,8 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
         vectors = vectors.normalized()
     save(vectors, output, format=fmt)
     where = " and ".join(str(p) for p in npy_paths(output)) if fmt == "npy" else output
-    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {where}")
+    # `-o /dev/stdout | ...`: the summary must not land in the vectors.
+    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {where}", err=writes_through(output))
 
 
 @main.command(context_settings={"show_default": True})

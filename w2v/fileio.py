@@ -88,6 +88,14 @@ def _target(path: Path) -> tuple[Path, bool]:
     return path, False
 
 
+def writes_through(path: str | os.PathLike) -> bool:
+    """Whether atomic_write would write straight into `path` (a device or FIFO such as /dev/stdout)."""
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+    return False
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file beside `path`; on success flush, fsync and rename it over `path`.

@@ -196,6 +196,12 @@ def save(vectors: "Vectors", path: str | os.PathLike, format: str = "torch") -> 
 
 # --- reading: our own formats ------------------------------------------------------------
 
+def _regular(path: Path) -> None:
+    """Refuse a FIFO or device where a vocabulary is read line by line: /dev/zero is one endless line."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a regular file")
+
+
 def _open(path: Path) -> IO[bytes]:
     try:
         return open(path, "rb")
@@ -271,6 +277,7 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
 def read_npy(path: str | os.PathLike, limit: int | None = None) -> Table:
     """PATH.npy + PATH.vocab.tsv as written by write_npy."""
     npy, tsv = npy_paths(path)
+    _regular(tsv)
     words, counts = read_vocab_tsv(tsv, limit, with_counts=False)
     try:
         m = np.load(npy, mmap_mode="r", allow_pickle=False)  # mapped: only the rows we keep are copied
@@ -462,6 +469,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         raise UserError(f"{path} not found")
     if path.is_dir():
         if RunFolder(path).is_run():
+            _regular(path / VOCAB)
             if RunFolder(path).path.joinpath(MODEL).is_file():
                 return read_torch(path / MODEL, limit, which)  # checks the tensors before they are used
             return RunFolder(path).read_vectors(which=which, limit=limit)
