@@ -37,7 +37,6 @@ _TSV_BREAKERS = re.compile(r"[\t\n\r]")
 _MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not one
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
 _TEXT_BREAKERS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
-_MAX_LINE = 1 << 20  # bytes: a longer line in an evaluation or vocabulary file means it is not one
 # words, float32 matrix [V, d] (numpy or torch), counts or None
 Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
 
@@ -242,6 +241,16 @@ def _check_finite_tensor(m: torch.Tensor, path: Path, where: str) -> None:
         raise UserError(f"{path}, {where} {int(bad[0]) + 1}: a value is nan or infinite")
 
 
+def _counts(counts: object, n: int, path: Path) -> np.ndarray:
+    """The first n counts of a bundle: a 1-d integer tensor (what write_torch writes) or a list of ints."""
+    if isinstance(counts, (list, tuple)) and all(isinstance(c, int) for c in counts[:n]) and len(counts) >= n:
+        return np.asarray(counts[:n], dtype=np.int64)
+    if not isinstance(counts, torch.Tensor) or counts.layout != torch.strided or counts.is_meta \
+            or counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype.is_complex or counts.shape[0] < n:
+        raise UserError(f"{path}: 'counts' is not a 1-d tensor of integers, one per word")
+    return counts[:n].numpy().astype(np.int64)
+
+
 def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Table:
     """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
     path = Path(path)
@@ -264,11 +273,7 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
         raise UserError(f"{path}: {len(words)} words but {m.shape[0]} vectors")
     counts = obj.get("counts")
     if counts is not None:
-        if not isinstance(counts, torch.Tensor) or counts.layout != torch.strided or counts.is_meta \
-                or counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype.is_complex \
-                or counts.shape[0] < len(words):
-            raise UserError(f"{path}: 'counts' is not a 1-d tensor of integers, one per word")
-        counts = counts[:len(words)].numpy().astype(np.int64)
+        counts = _counts(counts, len(words), path)
     m = m[:len(words)].to(torch.float32, copy=True)  # copied out of the mapped file
     _check_finite_tensor(m, path, "row")
     return words, m, counts
@@ -470,7 +475,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
     if path.is_dir():
         if RunFolder(path).is_run():
             _regular(path / VOCAB)
-            if RunFolder(path).path.joinpath(MODEL).is_file():
+            if (path / MODEL).is_file():
                 return read_torch(path / MODEL, limit, which)  # checks the tensors before they are used
             return RunFolder(path).read_vectors(which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
