@@ -141,6 +141,9 @@ def test_export_through_a_symlink_replaces_its_target(tmp_path: Path, vecs_txt: 
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert load(target).words == load(vecs_txt).words
     assert temporaries(tmp_path) == temporaries(tmp_path / "real") == []
+    (tmp_path / "proj").symlink_to(tmp_path / "real" / "proj")
+    assert cli("export", vecs_txt, "-o", tmp_path / "proj", "-f", "projector")[0] == 0
+    assert (tmp_path / "proj").is_symlink() and (tmp_path / "real" / "proj" / "projector_config.pbtxt").exists()
     dangling = tmp_path / "dangling.txt"
     dangling.symlink_to(tmp_path / "real" / "new.txt")
     assert cli("export", vecs_txt, "-o", dangling)[0] == 0

@@ -211,7 +211,8 @@ _which_option = click.option("--which", type=click.Choice(["in", "out", "sum"]),
               default=None, help="Output format.  [default: from the -o suffix: .txt/.vec text, .bin binary, "
               ".pt torch, .npy npy]")
 @click.option("--output", "-o", required=True, type=click.Path(),
-              help="File to write; for npy, PATH.npy + PATH.vocab.tsv; for projector, a folder.")
+              help="File to write; for npy, PATH.npy + PATH.vocab.tsv; for projector, a folder. A symlink's "
+              "target is replaced (the link stays); /dev/stdout, /dev/null and FIFOs are written through.")
 @_which_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Keep only the N most frequent words.  [default: all; 10,000 for projector]")

@@ -147,6 +147,8 @@ def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | 
     _check_words(vectors.words, _TSV_BREAKERS, "the projector's metadata.tsv")
     v = vectors.head(limit) if limit is not None else vectors
     folder = Path(folder)
+    if folder.is_symlink():  # replace the link's target, as atomic_write does for files
+        folder = Path(os.path.realpath(folder))
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder")
     try:
