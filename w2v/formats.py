@@ -481,7 +481,7 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
                 return read_torch(path / MODEL, limit, which)  # checks the tensors before they are used
             return RunFolder(path).read_vectors(which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
-    if which != "in" and not (path.name == "model.pt" and (path.parent / VOCAB).exists()):
+    if which != "in" and not (path.name == MODEL and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
         tool = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
