@@ -117,7 +117,9 @@ def test_rank_ties_average_like_scipy(values: list[int]) -> None:
 
 
 def test_malformed_lines_are_counted_with_their_numbers(tmp_path: Path) -> None:
-    v = Vectors(["a", "b", "c", "d", "e"], np.eye(5, dtype=np.float32))
+    # Not orthogonal: every pair with cosine 0 leaves no correlation to compute (now an error).
+    m = np.eye(5, dtype=np.float32) + np.arange(25, dtype=np.float32).reshape(5, 5) / 50
+    v = Vectors(["a", "b", "c", "d", "e"], m)
     q = tmp_path / "q.txt"
     q.write_text(": sec\na b c d\na b c\n\nA B C E\na b c unknown\n: gram-x\nb c d e\n")
     r = evaluate.analogies(v, q)

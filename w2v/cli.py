@@ -182,9 +182,37 @@ def _load_vectors(path: str, which: str = "in", limit: int | None = None):
 
 
 def _echo_json(data: Any) -> None:
+    """JSON that every parser reads: a missing or undefined figure (nan, inf) is null, never bare NaN."""
     import json
+    import math
 
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    def finite(x: Any) -> Any:
+        if isinstance(x, float):
+            return x if math.isfinite(x) else None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [finite(v) for v in x]
+        return x
+
+    click.echo(json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _interruptible(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Ctrl-C exits 130 with one line saying what was interrupted, as training does, not a traceback."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                click.echo(f"interrupted: {what}", err=True)
+                sys.exit(130)
+
+        return wrapper
+
+    return decorate
 
 
 def _echo_neighbours(results: list[tuple[str, float]]) -> None:
@@ -225,12 +253,14 @@ _which_option = click.option("--which", type=click.Choice(["in", "out", "sum"]),
               default=None, help="Output format.  [default: from the -o suffix: .txt/.vec text, .bin binary, "
               ".pt torch, .npy npy]")
 @click.option("--output", "-o", required=True, type=click.Path(),
-              help="File to write; for npy, PATH.npy + PATH.vocab.tsv; for projector, a folder.")
+              help="File to write; for npy, PATH.npy + PATH.vocab.tsv; for projector, a folder. A symlink's "
+              "target is replaced (the link stays); /dev/stdout, /dev/null and FIFOs are written through.")
 @_which_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Keep only the N most frequent words.  [default: all; 10,000 for projector]")
 @click.option("--normalize", is_flag=True, help="Scale every vector to unit length.")
 @user_errors
+@_interruptible("nothing was written; a file that was at the output path is kept")
 def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: int | None, normalize: bool) -> None:
     """Write the vectors of VECTORS (a run folder, or any file `w2v similar` reads) as -o.
 
@@ -242,6 +272,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
     """
     from pathlib import Path
 
+    from w2v.fileio import writes_through
     from w2v.formats import PROJECTOR_LIMIT, npy_paths, save
 
     if fmt is None:
@@ -255,7 +286,8 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
         vectors = vectors.normalized()
     save(vectors, output, format=fmt)
     where = " and ".join(str(p) for p in npy_paths(output)) if fmt == "npy" else output
-    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {where}")
+    # `-o /dev/stdout | ...`: the summary must not land in the vectors.
+    click.echo(f"wrote {len(vectors):,} vectors of {vectors.dim} dims ({fmt}) to {where}", err=writes_through(output))
 
 
 @main.command(context_settings={"show_default": True})
@@ -267,6 +299,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
 @_which_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @user_errors
+@_interruptible("no neighbours were computed")
 def similar(vectors_path: str, words: tuple[str, ...], topn: int, restrict_vocab: int | None, which: str,
             as_json: bool) -> None:
     """Nearest neighbours of WORDS (their mean, if several) by cosine similarity.
@@ -325,6 +358,7 @@ def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: s
 @_which_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @user_errors
+@_interruptible("the evaluation did not finish")
 def evaluate(vectors_path: str, analogies_path: str | None, similarity_path: str | None, restrict_vocab: int,
              case_sensitive: bool, which: str, as_json: bool) -> None:
     """Analogy accuracy and word-pair similarity correlation of VECTORS.

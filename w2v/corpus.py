@@ -13,7 +13,9 @@ import gzip
 import lzma
 import os
 import re
+import stat
 import threading
+import warnings
 import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
@@ -24,6 +26,7 @@ from w2v.errors import UserError
 
 _BLOCK = 1 << 18  # bytes read per call: big enough to amortise, small enough that one block's tokens stay cheap
 _MAX_CARRY = 1 << 20  # a run of non-space characters longer than this is cut rather than carried forever
+_MAX_PENDING = 1 << 22  # characters of an open line's tokens; past this the line comes out in pieces
 # The default tokenizer keeps what r"\w+(?:['’]\w+)*" would find, but builds it from C-speed
 # string operations on a whole block: blank out ASCII non-word bytes with one bytes.translate,
 # blank out non-ASCII punctuation and apostrophes not between word characters with a regex whose
@@ -31,7 +34,6 @@ _MAX_CARRY = 1 << 20  # a run of non-space characters longer than this is cut ra
 _ASCII_BLANKS = bytes(b if chr(b).isalnum() or chr(b) in "_'\n" or b >= 0x80 else 0x20 for b in range(256))
 _LONE_APOSTROPHE = re.compile(r"'(?:(?!\w)|(?<!\w'))")
 _NON_WORD = re.compile(r"[^\x00-\x7f\w\s'’]+|['’](?:(?!\w)|(?<!\w['’]))")
-_LAST_SPACE = re.compile(r"\s\S*\Z")
 _OPENERS: dict[str, tuple[str, Callable[[str], BinaryIO]]] = {
     ".gz": ("gzip", lambda p: gzip.open(p, "rb")),
     ".bz2": ("bz2", lambda p: bz2.open(p, "rb")),
@@ -54,6 +56,20 @@ def _count_and_replace(exc: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error("w2v.count_replace", _count_and_replace)
+
+
+def _last_space(text: str) -> int:
+    """Index of the last character that str.split() splits at (any Unicode whitespace), or -1.
+
+    rsplit scans from the end and stops at the first whitespace, so this costs the length of
+    the last word, not of the text (a regex search from the start is quadratic over blocks).
+    """
+    if not text:
+        return -1
+    if text[-1].isspace():
+        return len(text) - 1
+    last = text.rsplit(None, 1)[-1]
+    return len(text) - len(last) - 1  # -1 when the text is one word
 
 
 def _blank_non_words(text: str) -> str:
@@ -104,6 +120,9 @@ def list_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
         if not path.exists():
             raise UserError(f"corpus path not found: {path}")
         if not path.is_dir():
+            if not path.is_file():  # open() of a FIFO blocks until a writer comes; a device may never end
+                raise UserError(f"{path} is {_kind(path)}, not a regular file: w2v reads a corpus from files, "
+                                "and may read it twice; save the stream to a file first")
             found = [path]
         else:
             found = []
@@ -116,6 +135,10 @@ def list_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
                 found += [Path(root, n) for n in names if not n.startswith(".")]
             # Sort by path components so a folder's files stay together ("a/z" before "a-b").
             found.sort(key=lambda p: p.relative_to(path).parts)
+            special = {p for p in found if p.exists() and not p.is_file()}  # a broken link fails below
+            for p in sorted(special):  # opening a FIFO would block forever
+                warnings.warn(f"skipped {p}: {_kind(p)}, not a regular file", stacklevel=2)
+            found = [p for p in found if p not in special]
         for file in found:
             try:
                 with open(file, "rb"):  # fail now, not an hour into training
@@ -126,6 +149,15 @@ def list_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     if not files:
         raise UserError(f"no corpus files found in: {', '.join(str(p) for p in paths) or '(no paths given)'}")
     return files
+
+
+def _kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "unreadable (a broken link?)"
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
 
 
 class Corpus:
@@ -167,6 +199,9 @@ class Corpus:
                     for i in range(0, full, limit):
                         yield pending[i:i + limit]
                     pending = pending[full:]
+                elif sum(map(len, pending)) > _MAX_PENDING:  # a few huge tokens (words cut at _MAX_CARRY)
+                    yield pending
+                    pending = []
             if pending:  # the last line of a file need not end with a newline
                 yield pending
 
@@ -195,9 +230,10 @@ class Corpus:
                     yield text
                     return
                 cut = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"), text.rfind("\r"))
-                if cut < 0:  # only exotic whitespace, or none at all
-                    match = _LAST_SPACE.search(text)
-                    cut = match.start() if match else (len(text) if len(text) >= _MAX_CARRY else -1)
+                if cut < 0:  # only exotic whitespace (form feed, U+3000, ...), or none at all
+                    cut = _last_space(text)
+                if len(text) - cut > _MAX_CARRY:  # one word this long: cut it, rather than carry it on
+                    cut = len(text)
                 if cut < 0:
                     carry = text
                     continue

@@ -9,11 +9,13 @@ set takes about a second instead of a minute.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ QUESTIONS = resources.questions()
 WORDSIM = resources.wordsim()
 _BATCH = 64  # questions per batch: 64 x 30,000 scores is 8 MB, cache-sized
 _CACHE_FLOATS = 64_000_000  # question-word x vocabulary similarities kept at once (256 MB)
+_MAX_LINE = 1 << 16  # bytes; real lines are a few words
 
 
 @dataclass
@@ -118,6 +121,20 @@ def _known(vectors: Vectors, restrict_vocab: int | None, fold: Callable[[str], s
     return known, n
 
 
+def _lines(f: IO[bytes], path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, refusing a line too long to be a question or a pair.
+
+    Bounded reads: /dev/zero or a binary file would otherwise be read whole as one line.
+    """
+    for lineno in itertools.count(1):
+        raw = f.readline(_MAX_LINE + 1)
+        if not raw:
+            return
+        if len(raw) > _MAX_LINE:
+            raise UserError(f"{path}, line {lineno}: longer than {_MAX_LINE:,} bytes; not an evaluation file")
+        yield lineno, raw.decode("utf-8", errors="replace")
+
+
 def _open(path: str | os.PathLike):
     try:
         return open(path, "rb")
@@ -142,8 +159,7 @@ def analogies(vectors: Vectors, path: str | os.PathLike = QUESTIONS, restrict_vo
     malformed: list[int] = []
     skipped = 0
     with _open(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.decode("utf-8", errors="replace")
+        for lineno, line in _lines(f, path):
             if line.startswith(": "):
                 names.append(line[2:].strip())
                 continue
@@ -301,8 +317,7 @@ def similarity(vectors: Vectors, path: str | os.PathLike = WORDSIM, case_insensi
     malformed: list[int] = []
     skipped = 0
     with _open(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            line = raw.decode("utf-8", errors="replace")
+        for lineno, line in _lines(f, path):
             if line.startswith("#") or not line.strip():
                 continue
             parts = [p.strip() for p in line.split("\t")] if "\t" in line else line.split()
@@ -312,6 +327,8 @@ def similarity(vectors: Vectors, path: str | os.PathLike = WORDSIM, case_insensi
             except ValueError:
                 malformed.append(lineno)
                 continue
+            if not math.isfinite(score):  # one nan makes both correlations nan
+                raise UserError(f"{path}, line {lineno}: the score {score} is not a finite number")
             i, j = known.get(fold(a)), known.get(fold(b))
             if i is None or j is None:
                 skipped += 1
@@ -324,5 +341,16 @@ def similarity(vectors: Vectors, path: str | os.PathLike = WORDSIM, case_insensi
     unit = vectors.unit_matrix
     model = (unit[idx[:, 0]] * unit[idx[:, 1]]).sum(1).double().numpy()
     g = np.asarray(gold, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(model))
+    if len(bad):  # a zero vector has no direction
+        a, b = (vectors.words[k] for k in rows[bad[0]])
+        raise UserError(f"{path}: the cosine similarity of {a!r} and {b!r} is undefined (a zero or non-finite "
+                        "vector); cannot correlate")
+    # A correlation with a constant is undefined (0/0): say so rather than print nan.
+    if np.ptp(g) == 0:
+        raise UserError(f"{path}: all {len(rows)} pairs with known words have the same score ({g[0]:g}); "
+                        "cannot correlate")
+    if np.ptp(model) == 0:
+        raise UserError(f"{path}: the vectors give all {len(rows)} pairs the same similarity; cannot correlate")
     return SimilarityResult(spearman=_pearson(_rank(g), _rank(model)), pearson=_pearson(g, model),
                             pairs=len(rows), skipped=skipped, malformed=malformed, path=str(path))

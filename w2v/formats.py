@@ -22,9 +22,9 @@ from typing import IO, TYPE_CHECKING, Optional, Union
 import numpy as np
 import torch
 
-from w2v.dictionary import read_vocab_tsv, write_vocab_tsv
+from w2v.dictionary import read_vocab_tsv
 from w2v.errors import UserError
-from w2v.fileio import atomic_write, temporary_name
+from w2v.fileio import _out_of_space, atomic_write, atomic_writes, temporary_name
 from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ _ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]")
 _TSV_BREAKERS = re.compile(r"[\t\n\r]")
 _MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not one
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
+_TEXT_BREAKERS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
 # words, float32 matrix [V, d] (numpy or torch), counts or None
 Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
 
@@ -45,8 +46,30 @@ Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
 def _check_words(words: list[str], bad: re.Pattern, what: str) -> None:
     for i, w in enumerate(words):
         if not w or bad.search(w):
-            raise UserError(f"word {i + 1} ({w!r}) is empty or contains whitespace that {what} cannot "
+            raise UserError(f"word {i + 1} ({_shown(w)}) is empty or contains whitespace that {what} cannot "
                             "store; use --format torch")
+        try:
+            w.encode()
+        except UnicodeEncodeError:  # a lone surrogate, from a bundle made elsewhere
+            raise UserError(f"word {i + 1} ({_shown(w)}) is not valid Unicode; use --format torch") from None
+
+
+def _shown(word: str) -> str:
+    return repr(word[:40]) + ("..." if len(word) > 40 else "")
+
+
+def _check_word2vec_words(words: list[str], binary: bool) -> None:
+    """Refuse words that our reader (or gensim's) would read back differently from what was written."""
+    _check_words(words, _ASCII_SPACE, "the word2vec format")
+    for i, w in enumerate(words):
+        # Readers tell text from binary by control bytes after the header: a text file must have none.
+        if not binary and _TEXT_BREAKERS.search(w):
+            raise UserError(f"word {i + 1} ({_shown(w)}) contains a control character that the word2vec text "
+                            "format cannot store (readers would take the file for binary); use --format binary or "
+                            "torch")
+        if binary and len(w.encode()) >= _MAX_WORD_BYTES:  # the reader allows the newline before a word too
+            raise UserError(f"word {i + 1} is {len(w.encode()):,} bytes long; word2vec binary readers stop at "
+                            f"{_MAX_WORD_BYTES - 1:,}; use --format torch")
 
 
 def write_word2vec(vectors: "Vectors", path: str | os.PathLike, binary: bool = False, precision: int = 6) -> None:
@@ -56,7 +79,7 @@ def write_word2vec(vectors: "Vectors", path: str | os.PathLike, binary: bool = F
     space) and a newline. Binary: the same header, then `word `, d little-endian float32
     and a newline per word.
     """
-    _check_words(vectors.words, _ASCII_SPACE, "the word2vec format")
+    _check_word2vec_words(vectors.words, binary)
     m = vectors.matrix.contiguous().numpy().astype("<f4", copy=False)
     fmt = f"%.{precision}f " * vectors.dim + "\n"
     with atomic_write(path) as f:
@@ -99,9 +122,18 @@ def write_npy(vectors: "Vectors", path: str | os.PathLike) -> None:
     """
     _check_words(vectors.words, _TSV_BREAKERS, "a .tsv file")
     npy, tsv = npy_paths(path)
-    with atomic_write(npy) as f:
-        np.save(f, vectors.matrix.contiguous().numpy(), allow_pickle=False)
-    write_vocab_tsv(tsv, vectors.words, vectors.counts)
+    # One pair: both temporaries are written whole before either is renamed, so a full disk
+    # never leaves new vectors beside an old vocabulary.
+    with atomic_writes([npy, tsv]) as (f_npy, f_tsv):
+        np.save(f_npy, vectors.matrix.contiguous().numpy(), allow_pickle=False)
+        f_tsv.write(vocab_tsv_bytes(vectors.words, vectors.counts))
+
+
+def vocab_tsv_bytes(words: list[str], counts: np.ndarray | None) -> bytes:
+    """The bytes of w2v.dictionary.write_vocab_tsv, for writing a vocabulary together with another file."""
+    if counts is None:
+        return "".join(w + "\n" for w in words).encode()
+    return "".join(f"{w}\t{c}\n" for w, c in zip(words, np.asarray(counts).tolist())).encode()
 
 
 def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | None = PROJECTOR_LIMIT) -> None:
@@ -115,9 +147,14 @@ def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | 
     _check_words(vectors.words, _TSV_BREAKERS, "the projector's metadata.tsv")
     v = vectors.head(limit) if limit is not None else vectors
     folder = Path(folder)
+    if folder.is_symlink():  # replace the link's target, as atomic_write does for files
+        folder = Path(os.path.realpath(folder))
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where a folder should be, read-only file system, ...
+        raise UserError(f"cannot create the folder {folder.parent}: {e.strerror or e}") from None
     tmp = temporary_name(folder)
     try:
         with contextlib.closing(SummaryWriter(log_dir=str(tmp))) as writer:
@@ -132,8 +169,13 @@ def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | 
         os.replace(tmp, folder)
         if old:
             shutil.rmtree(old)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if _out_of_space(e):
+            raise UserError(f"no space left on the device while writing {folder}; the previous folder is kept") \
+                from None
+        if isinstance(e, OSError):  # read-only file system, permissions, I/O error
+            raise UserError(f"cannot write {folder}: {e.strerror or e}; the previous folder is kept") from None
         raise
 
 
@@ -155,6 +197,12 @@ def save(vectors: "Vectors", path: str | os.PathLike, format: str = "torch") -> 
 
 # --- reading: our own formats ------------------------------------------------------------
 
+def _regular(path: Path) -> None:
+    """Refuse a FIFO or device where a vocabulary is read line by line: /dev/zero is one endless line."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path} is not a regular file")
+
+
 def _open(path: Path) -> IO[bytes]:
     try:
         return open(path, "rb")
@@ -171,11 +219,38 @@ def _check_finite(m: np.ndarray, path: Path, where: str, first: int) -> None:
         raise UserError(f"{path}, {where} {first + int(bad[0])}: a value is nan or infinite")
 
 
-def _rows(m: object, n: int, path: Path) -> torch.Tensor:
-    """The first n rows as float32 in memory (copied out of the mapped file)."""
-    if not isinstance(m, torch.Tensor) or m.dim() != 2:
-        raise UserError(f"{path}: vectors are not a 2-d tensor")
-    return m[:n].to(torch.float32, copy=True)
+_REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _check_matrix(m: object, path: Path, key: str) -> torch.Tensor:
+    """A dense, real, 2-d tensor with its data in the file; anything else is refused before it is used."""
+    if not isinstance(m, torch.Tensor):
+        raise UserError(f"{path}: '{key}' is a {type(m).__name__}, not a tensor")
+    if m.is_meta:
+        raise UserError(f"{path}: '{key}' is a meta tensor (a shape without data); expected a dense tensor of numbers")
+    if m.layout != torch.strided or m.device.type != "cpu":
+        raise UserError(f"{path}: '{key}' is a {m.layout} tensor on {m.device}; expected a dense tensor of numbers")
+    if m.dtype not in _REAL_DTYPES:
+        raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
+    if m.dim() != 2:
+        raise UserError(f"{path}: '{key}' has {m.dim()} dimensions ({tuple(m.shape)}); expected a 2-d matrix")
+    return m
+
+
+def _check_finite_tensor(m: torch.Tensor, path: Path, where: str) -> None:
+    bad = torch.nonzero(~torch.isfinite(m).all(dim=1))
+    if len(bad):
+        raise UserError(f"{path}, {where} {int(bad[0]) + 1}: a value is nan or infinite")
+
+
+def _counts(counts: object, n: int, path: Path) -> np.ndarray:
+    """The first n counts of a bundle: a 1-d integer tensor (what write_torch writes) or a list of ints."""
+    if isinstance(counts, (list, tuple)) and all(isinstance(c, int) for c in counts[:n]) and len(counts) >= n:
+        return np.asarray(counts[:n], dtype=np.int64)
+    if not isinstance(counts, torch.Tensor) or counts.layout != torch.strided or counts.is_meta \
+            or counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype.is_complex or counts.shape[0] < n:
+        raise UserError(f"{path}: 'counts' is not a 1-d tensor of integers, one per word")
+    return counts[:n].numpy().astype(np.int64)
 
 
 def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Table:
@@ -183,30 +258,47 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
     path = Path(path)
     obj = load_tensors(path)
     if isinstance(obj, dict) and "input" in obj and (path.parent / VOCAB).exists():
-        return RunFolder(path.parent).read_vectors(which=which, limit=limit)
+        for key in ("input", "output"):
+            if key == "input" or (which != "in" and obj.get(key) is not None):
+                _check_matrix(obj[key], path, key)
+        words, m, counts = RunFolder(path.parent).read_vectors(which=which, limit=limit)
+        _check_finite_tensor(torch.as_tensor(m), path, "row")
+        return words, m, counts
     if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
         raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
-    words = list(obj["words"])[:limit]
+    words = obj["words"]
+    if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+        raise UserError(f"{path}: 'words' is not a list of strings")
+    words = list(words[:limit])
+    m = _check_matrix(obj["vectors"], path, "vectors")
+    if m.shape[0] < len(words) or (limit is None and m.shape[0] != len(words)):
+        raise UserError(f"{path}: {len(words)} words but {m.shape[0]} vectors")
     counts = obj.get("counts")
     if counts is not None:
-        counts = np.asarray(counts[:len(words)], dtype=np.int64)
-    m = _rows(obj["vectors"], len(words), path)
-    if m.shape[0] != len(words):
-        raise UserError(f"{path}: {len(words)} words but {m.shape[0]} vectors")
+        counts = _counts(counts, len(words), path)
+    m = m[:len(words)].to(torch.float32, copy=True)  # copied out of the mapped file
+    _check_finite_tensor(m, path, "row")
     return words, m, counts
 
 
 def read_npy(path: str | os.PathLike, limit: int | None = None) -> Table:
     """PATH.npy + PATH.vocab.tsv as written by write_npy."""
     npy, tsv = npy_paths(path)
+    _regular(tsv)
     words, counts = read_vocab_tsv(tsv, limit, with_counts=False)
     try:
         m = np.load(npy, mmap_mode="r", allow_pickle=False)  # mapped: only the rows we keep are copied
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError) as e:
         raise UserError(f"{npy}: not a .npy matrix ({e})") from None
-    if m.ndim != 2 or m.shape[0] < len(words) or (limit is None and m.shape[0] != len(words)):
+    if m.dtype.kind not in "fiu":  # strings, objects, records, complex: not vectors
+        raise UserError(f"{npy}: holds {m.dtype} values; expected numbers")
+    if m.ndim != 2:
+        raise UserError(f"{npy}: has {m.ndim} dimensions {m.shape}; expected a 2-d matrix (words x dimensions)")
+    if m.shape[0] < len(words) or (limit is None and m.shape[0] != len(words)):
         raise UserError(f"{npy}: shape {m.shape} does not match {len(words)} words in {tsv}")
-    return words, np.array(m[:len(words)], dtype=np.float32), counts
+    out = np.array(m[:len(words)], dtype=np.float32)
+    _check_finite(out, npy, "row", 1)
+    return words, out, counts
 
 
 # --- reading: word2vec text and binary --------------------------------------------------
@@ -384,14 +476,25 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         raise UserError(f"{path} not found")
     if path.is_dir():
         if RunFolder(path).is_run():
+            _regular(path / VOCAB)
+            if (path / MODEL).is_file():
+                return read_torch(path / MODEL, limit, which)  # checks the tensors before they are used
             return RunFolder(path).read_vectors(which=which, limit=limit)
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
     if which != "in" and not (path.name == MODEL and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
     if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
-        raise UserError(f"{path}: compressed files are not read directly; decompress it first")
+        tool = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
+        raise UserError(f"{path}: compressed files are not read directly; decompress it first: {tool} {path}")
+    if not path.is_file():  # a FIFO or device: the readers need the size and seek back
+        raise UserError(f"{path} is not a regular file; save the vectors to a file first")
     with _open(path) as f:
         magic = f.read(6)
+    if magic[:1] == b"\x80" and magic[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        # gensim's .model and .kv files are pickles; unpickling runs whatever code the file names.
+        loader = f"KeyedVectors.load({str(path)!r})" if path.suffix == ".kv" else f"Word2Vec.load({str(path)!r}).wv"
+        raise UserError(f"{path} is a Python pickle (a gensim .model or .kv file?), which w2v never loads: "
+                        f"convert it in gensim with {loader}.save_word2vec_format('v.bin', binary=True)")
     if magic.startswith(b"PK\x03\x04"):  # torch.save writes a zip archive
         return read_torch(path, limit, which)
     if magic == b"\x93NUMPY":

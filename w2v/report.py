@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from w2v.errors import UserError
 from w2v.run import Run
 
 
@@ -21,8 +22,15 @@ def final_report(model: Run, echo: Callable[[str], None] = print) -> dict:
     from w2v import evaluate
 
     vectors = model.vectors()
-    analogy = evaluate.analogies(vectors)
-    similarity = evaluate.similarity(vectors)
+    try:
+        analogy = evaluate.analogies(vectors)
+        similarity = evaluate.similarity(vectors)
+    except UserError as e:
+        # The run is trained and saved: a vocabulary that the standard sets do not cover (product
+        # ids, another language) is no reason to report failure.
+        echo(f"evaluation skipped: {e}")
+        stats["evaluation_skipped"] = str(e)
+        return stats
     stats.update(analogy=analogy.total, analogy_attempted=analogy.attempted, wordsim=similarity.spearman)
     echo(f"analogies: {analogy.total:.1%} of {analogy.attempted:,} questions "
          f"(semantic {analogy.semantic:.1%}, syntactic {analogy.syntactic:.1%}; "

@@ -163,9 +163,14 @@ class RunFolder:
         """The run files already in the folder (a finished or interrupted run)."""
         return [f for f in RUN_FILES if (self.path / f).exists()]
 
+    def remove_stale(self) -> None:
+        """Delete the temporaries a killed w2v run left here (ours only: fileio.temporary_name)."""
+        if self.path.is_dir():
+            remove_stale_temporaries(self.path)
+
     def create(self) -> None:
         if self.path.is_dir():
-            remove_stale_temporaries(self.path)  # left by a killed run
+            self.remove_stale()
             return
         try:
             self.path.mkdir(parents=True, exist_ok=True)

@@ -153,6 +153,7 @@ class Trainer:
                             history=folder.read_meta().get("history"))
         if config.continue_from:
             return self._build_continued(config, folder)
+        folder.remove_stale()
         held = folder.held()
         if held and not config.overwrite:
             raise UserError(f"{folder} holds another run ({held[0]}): choose another --out or pass --overwrite")
