@@ -213,3 +213,13 @@ def test_fuzzed_run_folders_resume_correctly_or_fail_in_one_line(tmp_path_factor
         assert len([line for line in done.stderr.splitlines() if line.strip()]) == 1, done.stderr
     else:
         assert torch.isfinite(w2v.load(str(run)).matrix).all()
+
+
+def test_a_vocabulary_with_an_endless_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    from w2v.dictionary import read_vocab_tsv
+    from w2v.errors import UserError
+
+    path = tmp_path / "vocab.tsv"
+    path.write_bytes(b"the\t5\n" + b"x" * (3 << 20) + b"\t1\n")
+    with pytest.raises(UserError, match="line 2: longer than"):
+        read_vocab_tsv(path)

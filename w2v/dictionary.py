@@ -75,6 +75,9 @@ class Dictionary:
         return huffman_tree(self.counts)
 
 
+MAX_LINE_BYTES = 1 << 20  # a vocab.tsv line: a word (corpus words are cut at 1 MiB), a tab, a count
+
+
 def write_vocab_tsv(path: str | os.PathLike, words: list[str], counts: np.ndarray | None) -> None:
     """`word<TAB>count` per line (or `word` alone without counts), written atomically."""
     with atomic_write(path) as f:
@@ -99,9 +102,11 @@ def read_vocab_tsv(path: str | os.PathLike, limit: int | None = None,
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror or e}") from None
     with f:
-        for lineno, raw in enumerate(f, 1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
             if limit is not None and len(words) >= limit:
                 break
+            if len(raw) > MAX_LINE_BYTES:  # no word is this long: the file is not a vocabulary
+                raise UserError(f"{path}, line {lineno}: longer than {MAX_LINE_BYTES:,} bytes")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
