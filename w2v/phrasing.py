@@ -36,9 +36,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from w2v.config import PHRASE_SCORERS as SCORERS
+from w2v.config import TrainConfig
 from w2v.encode import _Index, _open_scratch
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, temporary_name
+from w2v.runfolder import PHRASES
 
 # gensim.models.phrases.ENGLISH_CONNECTOR_WORDS (gensim 4.4), copied: gensim is not a dependency.
 ENGLISH_CONNECTOR_WORDS = frozenset(
@@ -48,7 +51,6 @@ ENGLISH_CONNECTOR_WORDS = frozenset(
     .split()
 )
 DELIMITER = "_"
-SCORERS = ("default", "npmi")
 # gensim's default threshold for its default scorer (word2phrase's 100 goes with a V of all
 # tokens, not gensim's distinct words + pairs); gensim has no npmi default.
 DEFAULT_THRESHOLD = {"default": 10.0, "npmi": 0.5}
@@ -190,24 +192,29 @@ def learn(sentences: Iterable[list[str]], passes: int = 1, min_count: int = 5, t
     return table
 
 
-def rewriter(passes: int, min_count: int, threshold: float | None, scorer: str, connectors: Iterable[str],
-             max_table: int, table_path: str | os.PathLike,
-             echo: Callable[[str], None] = lambda s: None) -> Callable[..., tuple[np.ndarray, np.ndarray]] | None:
-    """For w2v.encode.build: rewrites the provisional ids with the phrases learned from them and saves the table.
+def for_config(config: TrainConfig, run_dir: str | os.PathLike,
+               echo: Callable[[str], None] = lambda s: None) -> Callable[..., tuple[np.ndarray, np.ndarray]] | None:
+    """The `rewrite` for w2v.encode.build that `w2v train --phrases N` asks for (None for 0 passes).
 
-    None when passes == 0 (nothing to do).
+    It joins the phrases learned from the provisional ids before the vocabulary is chosen,
+    so phrase tokens are counted like words, and saves the table as phrases.tsv.
     """
+    passes, min_count, scorer, max_table = (config.phrases, config.phrase_min_count, config.phrase_scorer,
+                                            config.max_phrase_table)
     if passes == 0:
         return None
-    threshold = check_settings(passes, min_count, threshold, scorer, max_table)
+    connectors = ENGLISH_CONNECTOR_WORDS if config.phrase_connectors else frozenset()
+    table_path = Path(run_dir) / PHRASES
+    threshold = check_settings(passes, min_count, config.phrase_threshold, scorer, max_table)
 
     def rewrite(path: Path, lengths: np.ndarray, index: _Index) -> tuple[np.ndarray, np.ndarray]:
         started = time.perf_counter()
         stream = _Stream(path, np.asarray(lengths, dtype=np.int64), index)
-        table, stream = _learn(stream, passes, min_count, threshold, scorer, frozenset(connectors), max_table)
+        table, stream = _learn(stream, passes, min_count, threshold, scorer, connectors, max_table)
         table.save(table_path)
         if stream.scratch:
             os.replace(stream.path, path)
+            stream = _Stream(path, stream.lengths, index)
         echo(f"phrases: {len(table):,} found in {passes} pass(es), {time.perf_counter() - started:.1f} s "
              f"(most frequent: {', '.join(p.text for p in table.top(5))}); table in {table_path}")
         return stream.lengths, stream.counts()
