@@ -10,8 +10,6 @@ import shutil
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-import torch
-
 from w2v.errors import UserError
 
 
@@ -83,6 +81,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save through atomic_write."""
+    import torch  # here, not at the top: `w2v phrases` writes files without loading torch
+
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
 

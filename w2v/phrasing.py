@@ -38,10 +38,8 @@ import numpy as np
 
 from w2v.config import PHRASE_SCORERS as SCORERS
 from w2v.config import TrainConfig
-from w2v.encode import _Index, _open_scratch
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, temporary_name
-from w2v.runfolder import PHRASES
 
 # gensim.models.phrases.ENGLISH_CONNECTOR_WORDS (gensim 4.4), copied: gensim is not a dependency.
 ENGLISH_CONNECTOR_WORDS = frozenset(
@@ -203,6 +201,8 @@ def for_config(config: TrainConfig, run_dir: str | os.PathLike,
                                             config.max_phrase_table)
     if passes == 0:
         return None
+    from w2v.runfolder import PHRASES  # here: runfolder imports torch, which `w2v phrases` does not need
+
     connectors = ENGLISH_CONNECTOR_WORDS if config.phrase_connectors else frozenset()
     table_path = Path(run_dir) / PHRASES
     threshold = check_settings(passes, min_count, config.phrase_threshold, scorer, max_table)
@@ -223,6 +223,25 @@ def for_config(config: TrainConfig, run_dir: str | os.PathLike,
 
 
 # --- the corpus as provisional ids -------------------------------------------------------------
+
+
+class _Index(dict):
+    """word -> id; an unseen word gets the next id. The shape of w2v.encode's index (next_id
+    included), which `w2v train --phrases` hands over; not imported, to keep torch out."""
+
+    next_id = 0
+
+    def __missing__(self, word: str) -> int:
+        i = self[word] = self.next_id
+        self.next_id += 1
+        return i
+
+
+def _open_scratch(path: Path):
+    try:
+        return open(path, "wb")
+    except OSError as e:
+        raise UserError(f"cannot write in {path.parent}: {e.strerror or e}") from None
 
 
 @dataclass
