@@ -144,3 +144,13 @@ def test_bad_table_and_train_options_are_one_line(tmp_path):
     assert code == 2 and "Error: --phrase-threshold must be between -1 and 1" in out, out
     code, out = cli("train", tmp_path / "x.txt", "--out", tmp_path / "r", "--phrases", "11", *FAST)
     assert code == 2 and "Error: --phrases must be between 0 and 10, not 11" in out, out
+
+
+def test_not_a_table_and_pruned_vocabulary_are_one_line(tmp_path):
+    (tmp_path / "x.txt").write_text("a b c d e f g\n" * 3)
+    (tmp_path / "t.tsv").write_text("# notes\n")
+    code, out = cli("phrases", "--apply", tmp_path / "t.tsv", tmp_path / "x.txt", "-o", tmp_path / "o.txt")
+    assert code == 2 and "no 'phrase count score pass parts' header" in out.strip().splitlines()[-1], out
+    code, out = cli("train", tmp_path / "x.txt", "--out", tmp_path / "r", "--phrases", "1", "--max-vocab-size", "2",
+                    "--min-count", "1", *FAST)
+    assert code == 2 and "Error: --phrases needs every token's count" in out, out
