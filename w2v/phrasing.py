@@ -113,7 +113,7 @@ class PhraseTable:
                 table.settings = dict(kv.split("=", 1) for kv in line[len("# w2v phrases:"):].split() if "=" in kv)
             elif line == _HEADER:
                 seen_header = True
-            elif line.strip():
+            elif line.strip() and not line.startswith("#"):
                 fields = line.split("\t")
                 try:
                     text_, count, score, passes, parts = fields
