@@ -47,6 +47,29 @@ def resume(run_dir: str, **overrides: Any):
     return Trainer.resuming(run_dir, **overrides).run()
 
 
+def phrases(paths: Sequence[str] | None = None, out: str | None = None, *, text_out: str | None = None,
+            tokenizer: str = "default", lowercase: bool = True, max_sentence_length: int = 10_000, **options: Any):
+    """Learn phrases (united_states) from text files or folders (the default corpus when none is given).
+
+    `options` are w2v.phrasing.learn's: passes, min_count, threshold, scorer ("default" or
+    "npmi"), connectors (e.g. w2v.phrasing.ENGLISH_CONNECTOR_WORDS), max_table. Saves the
+    table to `out` if given, writes the text with phrases joined to `text_out` if given, and
+    returns a `w2v.phrasing.PhraseTable` (`table.apply(sentences)`; `PhraseTable.load(path)`).
+    """
+    from w2v.corpus import Corpus
+    from w2v.phrasing import learn
+
+    if not paths:
+        from w2v.resources import default_corpus
+
+        paths = default_corpus()
+    corpus = Corpus(list(paths), tokenizer=tokenizer, lowercase=lowercase, max_sentence_length=max_sentence_length)
+    table = learn(corpus, text_out=text_out, **options)
+    if out is not None:
+        table.save(out)
+    return table
+
+
 def load(path: str, limit: int | None = None, **options: Any):
     """Load vectors from a run folder, our .pt / .npy exports, or word2vec text/binary files."""
     from w2v.vectors import load as _load

@@ -168,6 +168,62 @@ def info(run_dir: str, as_json: bool) -> None:
     lines.append("versions:   " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     click.echo("\n".join(lines))
 
+@main.command(context_settings={"show_default": True})
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The phrase table to write (phrase, count, score per line); with --apply, the text with "
+              "phrases joined.")
+@click.option("--apply", "table_path", type=click.Path(), default=None,
+              help="Join the phrases of this saved table (a phrases.tsv) in PATHS instead of learning phrases.")
+@click.option("--text", "text_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write PATHS with the learned phrases joined, a sentence a line.")
+@click.option("--passes", type=int, default=1, help="Passes; 2 gives up to 4-word phrases.")
+@click.option("--scorer", type=click.Choice(["default", "npmi"]), default="default",
+              help="default: (count(ab) - min count) * V / (count(a) count(b)) as gensim; npmi: in [-1, 1].")
+@click.option("--threshold", type=float, default=None, show_default="10 (default scorer), 0.5 (npmi)",
+              help="A pair is a phrase when its score is above this.")
+@click.option("--min-count", type=int, default=5, help="Pairs seen fewer times are not phrases.")
+@click.option("--connectors", is_flag=True,
+              help="English connector words (of, the, and, ...) may sit inside a phrase: bank_of_america.")
+@click.option("--max-table", type=int, default=40_000_000,
+              help="Prune rare pairs while counting when the table grows past this many (bounded memory).")
+@click.option("--tokenizer", type=click.Choice(["default", "whitespace", "treebank", "toktok", "wordpunct"]),
+              default="default", help="As for `w2v train`.")
+@click.option("--lowercase/--no-lowercase", default=True, help="Lowercase the text.")
+@click.option("--top", type=click.IntRange(min=0), default=20, help="Print this many of the most frequent phrases.")
+@user_errors
+def phrases(paths: tuple[str, ...], output: str, table_path: str | None, text_out: str | None, passes: int,
+            scorer: str, threshold: float | None, min_count: int, connectors: bool, max_table: int, tokenizer: str,
+            lowercase: bool, top: int) -> None:
+    """Learn phrases (united_states) from PATHS and write the table to -o; or, with --apply, join a table's phrases.
+
+    The same phrases as gensim's Phrases for the same settings. With no PATHS, the default
+    corpus. `w2v train --phrases N` does this before training.
+    """
+    import time
+
+    import w2v
+    from w2v.phrasing import ENGLISH_CONNECTOR_WORDS, PhraseTable
+
+    started = time.perf_counter()
+    if table_path is not None:
+        table = PhraseTable.load(table_path)
+        if not paths:
+            raise UserError("--apply needs the PATHS of the text to join phrases in")
+        tokens = table.apply_files(list(paths), output, tokenizer=tokenizer, lowercase=lowercase)
+        click.echo(f"joined the {len(table):,} phrases of {table_path} in {', '.join(paths)}: {tokens:,} tokens "
+                   f"written to {output} in {time.perf_counter() - started:.1f} s")
+        return
+    table = w2v.phrases(list(paths), output, text_out=text_out, tokenizer=tokenizer, lowercase=lowercase,
+                        passes=passes, min_count=min_count, threshold=threshold, scorer=scorer,
+                        connectors=ENGLISH_CONNECTOR_WORDS if connectors else (), max_table=max_table)
+    click.echo(f"{len(table):,} phrases in {time.perf_counter() - started:.1f} s; table written to {output}"
+               + (f", text with phrases joined to {text_out}" if text_out else ""))
+    rows = table.top(top)
+    width = max((len(p.text) for p in rows), default=0)
+    for p in rows:
+        click.echo(f"{p.text:<{width}}  {p.count:>8,}  {p.score:10.3f}")
+
 
 # --- vectors commands (similar, analogy, evaluate, export) ---
 

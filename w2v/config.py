@@ -13,6 +13,7 @@ from w2v.errors import UserError
 MODELS = ("sg", "cbow")
 TOKENIZERS = ("default", "whitespace", "treebank", "toktok", "wordpunct")
 BACKENDS = ("auto", "native", "torch")
+PHRASE_SCORERS = ("default", "npmi")
 
 
 def setting(default: Any, help: str, *, flags: str | None = None, choices: tuple[str, ...] | None = None,
@@ -60,6 +61,21 @@ class TrainConfig:
                              "tokenized; treebank/toktok/wordpunct: nltk's tokenizers.", choices=TOKENIZERS)
     lowercase: bool = setting(True, "Lowercase the text.", flags="--lowercase/--no-lowercase")
     max_sentence_length: int = setting(10_000, "Longer lines are cut into sentences of this many tokens.")
+    # Phrases (w2v/phrasing.py): gensim Phrases' settings and defaults
+    phrases: int = setting(0, "Passes of phrase detection before training (word2phrase / gensim Phrases): pairs "
+                           "that occur together often become one token (united_states); 2 passes give up to "
+                           "4-word phrases. The table is saved in the run folder as phrases.tsv.")
+    phrase_scorer: str = setting("default", "default: (count(ab) - phrase min count) * V / (count(a) count(b)), "
+                                 "V: distinct words + pairs (gensim); npmi: normalised PMI in [-1, 1].",
+                                 choices=PHRASE_SCORERS)
+    phrase_threshold: float | None = setting(None, "A pair is a phrase when its score is above this.",
+                                             shown="10 (default scorer), 0.5 (npmi)")
+    phrase_min_count: int = setting(5, "Pairs seen fewer times are not phrases.")
+    phrase_connectors: bool = setting(False, "English connector words (of, the, and, ...: gensim's "
+                                      "ENGLISH_CONNECTOR_WORDS) may sit inside a phrase: bank_of_america.",
+                                      flags="--phrase-connectors")
+    max_phrase_table: int = setting(40_000_000, "Prune rare pairs while counting phrases when the table grows past "
+                                    "this many (bounded memory).")
     device: str = setting("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
     backend: str = setting("auto", "auto: the C kernel on CPU, PyTorch on GPU; torch forces the PyTorch path.",
                            choices=BACKENDS)
@@ -139,6 +155,17 @@ class TrainConfig:
         need(self.max_vocab_size is None or self.max_vocab_size >= 1, "--max-vocab-size must be at least 1")
         need(self.max_final_vocab is None or self.max_final_vocab >= 1, "--max-final-vocab must be at least 1")
         need(self.max_sentence_length >= 1, "--max-sentence-length must be at least 1")
+        need(0 <= self.phrases <= 10, f"--phrases must be between 0 and 10, not {self.phrases}")
+        need(self.phrase_scorer in PHRASE_SCORERS, f"--phrase-scorer must be one of {', '.join(PHRASE_SCORERS)}, "
+             f"not {self.phrase_scorer!r}")
+        need(self.phrase_min_count >= 1, f"--phrase-min-count must be at least 1, not {self.phrase_min_count}")
+        need(self.max_phrase_table >= 1, f"--max-phrase-table must be at least 1, not {self.max_phrase_table}")
+        t = self.phrase_threshold
+        need(t is None or math.isfinite(t), f"--phrase-threshold must be a finite number, not {t}")
+        need(t is None or self.phrase_scorer != "default" or t > 0,
+             f"--phrase-threshold must be above 0 for the default scorer, not {t}")
+        need(t is None or self.phrase_scorer != "npmi" or -1 <= t <= 1,
+             f"--phrase-threshold must be between -1 and 1 for the npmi scorer, not {t}")
         need(self.window <= self.max_sentence_length,
              f"--window {self.window} is longer than the longest sentence ({self.max_sentence_length} tokens)")
         need(self.batch_words >= 1, "--batch-words must be at least 1")

@@ -20,7 +20,7 @@ import shutil
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -112,8 +112,14 @@ def build(
     min_count: int = 5,
     max_vocab_size: int | None = None,
     max_final_vocab: int | None = None,
+    rewrite: Callable[[Path, np.ndarray, "_Index"], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Encoded:
-    """Count, choose the vocabulary, and write `vocab.tsv`, `ids.npy`, `offsets.npy` in run_dir."""
+    """Count, choose the vocabulary, and write `vocab.tsv`, `ids.npy`, `offsets.npy` in run_dir.
+
+    `rewrite(provisional ids file, sentence lengths, index)`, if given, rewrites the provisional
+    ids before the vocabulary is chosen (w2v.phrasing joins phrases) and returns the new
+    sentence lengths and counts of every id.
+    """
     run_dir = Path(run_dir)
     tmp_ids = temporary_name(run_dir / "provisional-ids.bin")
     index = _Index()
@@ -162,6 +168,16 @@ def build(
     if raw_tokens == 0:
         tmp_ids.unlink(missing_ok=True)
         raise UserError("the corpus is empty: no tokens found")
+    if rewrite is not None:
+        if pruned:
+            tmp_ids.unlink(missing_ok=True)
+            raise UserError("--phrases needs every token's count, but --max-vocab-size pruned the vocabulary "
+                            "while counting: raise or drop --max-vocab-size")
+        try:
+            lengths, counts = rewrite(tmp_ids, np.frombuffer(lengths, dtype=np.int64), index)
+        except BaseException:
+            tmp_ids.unlink(missing_ok=True)
+            raise
 
     try:
         dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
@@ -172,7 +188,7 @@ def build(
             tmp_ids.unlink(missing_ok=True)
             _encode_again(sentences, dictionary, run_dir)
         else:
-            _remap(tmp_ids, np.frombuffer(lengths, dtype=np.int64), remap, run_dir)
+            _remap(tmp_ids, np.asarray(lengths, dtype=np.int64), remap, run_dir)
     finally:
         tmp_ids.unlink(missing_ok=True)
     _return_free_memory()

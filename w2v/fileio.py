@@ -12,8 +12,6 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
-import torch
-
 from w2v.errors import UserError
 
 
@@ -161,6 +159,8 @@ def atomic_writes(paths: Sequence[str | os.PathLike], mode: str = "wb") -> Itera
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save through atomic_write."""
+    import torch  # here, not at the top: `w2v phrases` writes files without loading torch
+
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from w2v import __version__, continuation, distributed, encode
+from w2v import __version__, continuation, distributed, encode, phrasing
 from w2v.config import TrainConfig
 from w2v.corpus import Corpus
 from w2v.engines import Chunk, Clock, Engine, choose_backend, make_engine
@@ -162,7 +162,8 @@ class Trainer:
         if held:
             folder.set_aside()
         corpus = self._corpus(config)
-        data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab)
+        data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab,
+                            rewrite=phrasing.for_config(config, folder.path, self._echo))
         corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens,
                        "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
                        "vocab": len(data.dictionary), "bad_bytes": corpus.bad_bytes}
