@@ -193,7 +193,7 @@ def test_fuzzed_run_folders_resume_correctly_or_fail_in_one_line(tmp_path_factor
         elif kind == "cols":
             state[key] = torch.zeros(t.shape[0], data.draw(st.integers(0, 40)))
         elif t.numel():
-            t.view(-1)[data.draw(st.integers(0, t.numel() - 1))] = data.draw(st.floats(allow_nan=True, allow_subnormal=False))
+            t.view(-1)[data.draw(st.integers(0, t.numel() - 1))] = data.draw(st.floats(width=32, allow_nan=True, allow_subnormal=False))
         torch.save(state, run / "checkpoint.pt")
     elif target in ("ids", "offsets"):
         arr = np.load(run / f"{target}.npy")

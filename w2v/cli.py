@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from typing import Any, Callable
 
@@ -371,9 +372,51 @@ def similar(vectors_path: str, words: tuple[str, ...], topn: int, restrict_vocab
         _echo_neighbours(results)
 
 
-@main.command(context_settings={"show_default": True, "ignore_unknown_options": True})
+class _ExpressionCommand(click.Command):
+    """A command whose arguments are an arithmetic expression of words, e.g. `king -man +woman`.
+
+    click would read `-man` as `-m an` or `-n` followed by junk, and `-he` as `-h`: terms of
+    the expression get taken for options. Here only the command's own option names, spelled
+    exactly, are options (anywhere on the line); every other token is a term. A token that
+    looks like an option we do not have (`--man`, `-n3`) is refused, never guessed at.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        flags: set[str] = set()
+        valued: set[str] = set()
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                names = param.opts + param.secondary_opts
+                (flags if param.is_flag or param.count else valued).update(names)
+        options: list[str] = []
+        terms: list[str] = []
+        tokens = iter(args)
+        for token in tokens:
+            if token == "--":  # the rest are terms, even `-n`
+                terms.extend(tokens)
+                break
+            name = token.split("=", 1)[0] if token.startswith("--") else token
+            if token in flags:
+                options.append(token)
+            elif token in valued:
+                value = next(tokens, None)
+                if value is None:
+                    raise _OneLineError(f"option {token} needs a value")
+                options += [token, value]
+            elif name in valued and "=" in token:
+                options.append(token)
+            elif token.startswith("--") or re.fullmatch(r"-[a-zA-Z]\d+", token):
+                raise _OneLineError(f"no such option: {token} (to subtract a word, write '- word' or '-word'; "
+                                    "words after '--' are never options)")
+            else:
+                terms.append(token)
+        # click now sees every option before `--` and the run and terms after it.
+        return super().parse_args(ctx, options + ["--"] + terms)
+
+
+@main.command(cls=_ExpressionCommand, context_settings={"show_default": True})
 @click.argument("vectors_path", metavar="VECTORS")
-@click.argument("expression", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("expression", nargs=-1, required=True)
 @click.option("-n", "--topn", type=click.IntRange(min=1), default=10, help="Number of answers.")
 @click.option("--method", type=click.Choice(["3cosadd", "3cosmul"]), default="3cosadd",
               help="3cosadd: cos(x,b) - cos(x,a) + cos(x,c); 3cosmul: Levy and Goldberg's product form.")
@@ -382,12 +425,21 @@ def similar(vectors_path: str, words: tuple[str, ...], topn: int, restrict_vocab
 @_which_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @user_errors
+@_interruptible("no answers were computed")
 def analogy(vectors_path: str, expression: tuple[str, ...], topn: int, method: str, restrict_vocab: int | None,
             which: str, as_json: bool) -> None:
     """Words closest to an EXPRESSION of + and - terms, e.g. `king - man + woman`.
 
     The first term is positive; the words of the expression are never answers. VECTORS
     is anything `w2v similar` reads.
+
+    \b
+    w2v analogy runs/default king -man +woman -n 3
+    w2v analogy runs/default king - man + woman --method 3cosmul
+    w2v analogy runs/default -- paris -france +italy   (after --, nothing is an option)
+
+    Options may come anywhere, spelled exactly; any other token is a term, so `-nation`
+    subtracts "nation" and `-he` subtracts "he". An unknown `--word` is refused.
     """
     positive, negative = _parse_expression(expression)
     vectors = _load_vectors(vectors_path, which=which)

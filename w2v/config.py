@@ -89,6 +89,8 @@ class TrainConfig:
     tensorboard: bool = setting(True, "Write TensorBoard scalars to the run folder.",
                                 flags="--tensorboard/--no-tensorboard")
     progress: bool = setting(True, "Show the progress bar and summaries.", flags="--progress/--quiet")
+    progress_every: float | None = setting(None, "Seconds between progress lines when stderr is not a terminal "
+                                           "(a log file or pipe).", shown="10, or $W2V_PROGRESS_SECONDS")
     # Several processes (w2v/distributed.py): on whenever torchrun starts more than one.
     distributed: bool = setting(False, "Train in torchrun's process group even with one process (it is used "
                                 "whenever torchrun starts several: `torchrun --nproc_per_node=N -m w2v train ...`).",
@@ -171,6 +173,8 @@ class TrainConfig:
         need(self.batch_words >= 1, "--batch-words must be at least 1")
         need(self.batch_pairs is None or self.batch_pairs >= 1, "--batch-pairs must be at least 1")
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
+        need(self.progress_every is None or (math.isfinite(self.progress_every) and self.progress_every > 0),
+             f"--progress-every must be a positive number of seconds, not {self.progress_every}")
         need(self.sync_words >= 1, f"--sync-words must be at least 1, not {self.sync_words}")
         need(self.dist_timeout > 0, f"--dist-timeout must be above 0, not {self.dist_timeout}")
         need(self.continue_counts in ("merged", "new"),

@@ -238,7 +238,8 @@ class Trainer:
         done, total = group.begin(params, progress, c.epochs)
         clock = Clock(np.array([done], dtype=np.int64), total, c.alpha, c.min_alpha)
         engine = make_engine(backend, data, params, c, clock)
-        monitor = Monitor(total_words, self.folder.path, c.progress and group.is_main, c.tensorboard and group.is_main)
+        monitor = Monitor(total_words, self.folder.path, c.progress and group.is_main, c.tensorboard and group.is_main,
+                          every=c.progress_every)
         handlers = self._catch_signals()
         started = time.perf_counter()
         try:
