@@ -345,8 +345,8 @@ class Workers:
         if kind is None:
             self._executor.shutdown(wait=True)
             return
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())  # shutdown forgets them
         self._executor.shutdown(wait=False, cancel_futures=True)
-        processes = list((getattr(self._executor, "_processes", None) or {}).values())
         for process in processes:
             process.terminate()
         for process in processes:
