@@ -2,15 +2,16 @@
 
     python bench/memory.py                       # sg, 1 epoch, the benchmark's token file
     python bench/memory.py --hs --epochs 5
-    python bench/memory.py --model cbow --tokens bench/out/tokens-x8.txt   # 100M tokens (bench/scale.py writes it)
+    python bench/memory.py --model cbow --min-count 1
+    python bench/memory.py --model cbow --min-count 8 --tokens bench/out/tokens-x8.txt  # 8x the text, same vocabulary
 
 Samples /proc/self/smaps_rollup every 20 ms in a thread and prints, for each phase (imports,
 vocabulary + ids, training and saving), the highest RSS seen in it, split into anonymous
 memory and file-backed pages (memory-mapped files count in RSS once touched), then the
 peak (ru_maxrss) and, for reference, what importing numpy, torch and gensim costs on their
 own in fresh interpreters. The token file is the one bench/vs_gensim.py writes (run that,
-or its --quick mode, first). Preparation workers (--threads > 1) are separate processes:
-their peak is printed apart.
+or its --quick mode, first). Preparation workers (--threads > 1) are separate processes,
+not counted here.
 """
 
 from __future__ import annotations
@@ -61,12 +62,14 @@ def main() -> None:
     p.add_argument("--hs", action="store_true", help="--hs --negative 0")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--min-count", type=int, default=5, help="for the same vocabulary on the token file repeated "
+                   "N times, give N times the count")
     a = p.parse_args()
     if not a.tokens.exists():
         sys.exit(f"{a.tokens} not found: run bench/vs_gensim.py first")
+    # First: a child's ru_maxrss starts from its parent's at fork, so these must run while we are small.
     for module in ("numpy", "torch", "gensim.models"):
         print(f"import {module:14} alone: {import_cost(module):6.0f} MB peak")
-
     samples: list[tuple[float, float, float, float]] = []  # (time, rss, anonymous, file-backed)
     phases: list[tuple[str, float]] = []  # (name, end time)
     t0 = time.perf_counter()
@@ -99,7 +102,7 @@ def main() -> None:
     trainer.encode.build = traced_build
     with tempfile.TemporaryDirectory() as out:
         w2v.train([str(a.tokens)], tokenizer="whitespace", lowercase=False, model=a.model, hs=a.hs,
-                  negative=0 if a.hs else 5, epochs=a.epochs, threads=a.threads, out=out, overwrite=True,
+                  negative=0 if a.hs else 5, epochs=a.epochs, min_count=a.min_count, threads=a.threads, out=out, overwrite=True,
                   checkpoint_every=0, tensorboard=False, progress=False, evaluate=False)
     phase("training and saving")
     start = 0.0
@@ -109,9 +112,7 @@ def main() -> None:
         top = max(inside, key=lambda s: s[1])
         print(f"{name:22} {end:6.1f}s {top[1]:8.0f} {top[2]:6.0f} {top[3]:6.0f}")
         start = end
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"peak (ru_maxrss) {peak_mb():.0f} MB; largest child process (import costs, preparation workers) "
-          f"{children:.0f} MB")
+    print(f"peak (ru_maxrss) {peak_mb():.0f} MB")
 
 
 if __name__ == "__main__":

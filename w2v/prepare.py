@@ -20,6 +20,7 @@ the parent has torch's threads running, and fork after threads is unsafe.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import multiprocessing
@@ -328,12 +329,16 @@ class Workers:
 
     def imap(self, fn: Callable, jobs: Iterable) -> Iterator:
         with _bare_main(), _interrupts_ignored():  # spawn starts the workers while jobs are submitted
-            futures = [self._executor.submit(fn, job) for job in jobs]
-        for future in futures:
+            futures = collections.deque(self._executor.submit(fn, job) for job in jobs)
+        while futures:
+            future = futures.popleft()  # a done future holds its result: let go of it once handed on
             try:
-                yield future.result()
+                result = future.result()
             except BrokenProcessPool:
                 raise UserError("a worker preparing the corpus died (out of memory?): try fewer --threads") from None
+            del future
+            yield result
+            del result
 
     def map(self, fn: Callable, jobs: Iterable) -> list:
         return list(self.imap(fn, jobs))
