@@ -96,13 +96,16 @@ def plan(files: Iterable[Path], workers: int, piece_bytes: int | None = None) ->
             pieces.append(Piece(f))
             continue
         start = 0
-        with open(f, "rb") as stream:
-            while True:
-                newline = _next_newline(stream, start + size)
-                if newline is None or newline + 1 >= sizes[f]:
-                    break
-                pieces.append(Piece(f, start, newline + 1))
-                start = newline  # the next range reads that newline again: see the module docstring
+        try:
+            with open(f, "rb") as stream:
+                while True:
+                    newline = _next_newline(stream, start + size)
+                    if newline is None or newline + 1 >= sizes[f]:
+                        break
+                    pieces.append(Piece(f, start, newline + 1))
+                    start = newline  # the next range reads that newline again: see the module docstring
+        except OSError as e:
+            raise UserError(f"cannot read {f}: {e.strerror or e}") from None
         pieces.append(Piece(f, start, None))
     return pieces
 
