@@ -8,39 +8,32 @@ provisional ids and read the corpus again to encode it.
 
 The result is `ids.npy` (int32 token ids; the trainer reads each chunk's with pread, see
 Encoded.read) and `offsets.npy` (int64 sentence starts plus the end), so epochs never
-re-tokenize.
+re-tokenize. Every step streams: what this process holds grows with the vocabulary, not
+with the corpus (per-sentence data goes through scratch files in blocks).
+
+With several workers the corpus is counted and remapped in pieces (w2v.prepare), and the
+outputs are byte for byte those of the single pass.
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import shutil
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from w2v import prepare
+from w2v.corpus import Corpus
 from w2v.dictionary import Dictionary
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, temporary_name
 from w2v.runfolder import IDS, OFFSETS, VOCAB
 
-_BLOCK = 1 << 20  # provisional ids buffered in memory before they go to disk
-
-
-class _Index(dict):
-    """word -> provisional id; an unseen word gets the next id (from C, via __missing__)."""
-
-    next_id = 0
-
-    def __missing__(self, word: str) -> int:
-        i = self[word] = self.next_id
-        self.next_id += 1
-        return i
+_BLOCK = prepare.BLOCK
 
 
 @dataclass
@@ -49,9 +42,10 @@ class Encoded:
 
     dictionary: Dictionary
     ids: np.ndarray  # int32 [N]
-    offsets: np.ndarray  # int64 [S + 1]
+    offsets: np.ndarray  # int64 [S + 1], memory-mapped from a run folder: read ranges with read_offsets
     raw_tokens: int  # tokens in the corpus before dropping words outside the vocabulary
     _fd: int | None = field(default=None, repr=False, compare=False)
+    _offsets_fd: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_sentences(self) -> int:
@@ -76,28 +70,48 @@ class Encoded:
             raise UserError(f"{ids.filename} is shorter than its header says: the run folder is damaged")
         return np.frombuffer(raw, dtype="<i4")
 
+    def read_offsets(self, start: int, stop: int) -> np.ndarray:
+        """offsets[start:stop] as a fresh array, read like `read` reads ids (8 bytes per sentence otherwise)."""
+        offsets = self.offsets
+        if not (isinstance(offsets, np.memmap) and offsets.filename and hasattr(os, "pread")):
+            return np.ascontiguousarray(offsets[start:stop])
+        if self._offsets_fd is None:
+            self._offsets_fd = os.open(offsets.filename, os.O_RDONLY)
+        n = 8 * (stop - start)
+        raw = os.pread(self._offsets_fd, n, offsets.offset + 8 * start)
+        if len(raw) != n:
+            raise UserError(f"{offsets.filename} is shorter than its header says: the run folder is damaged")
+        return np.frombuffer(raw, dtype="<i8")
+
     def close(self) -> None:
+        if self._offsets_fd is not None:
+            os.close(self._offsets_fd)
+            self._offsets_fd = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, dictionary: Dictionary, raw_tokens: int) -> "Encoded":
-        """ids.npy and offsets.npy of a run folder, checked against each other and the vocabulary."""
+        """ids.npy and offsets.npy of a run folder, checked against each other and the vocabulary.
+
+        Both stay memory-mapped and are checked in blocks: the corpus's size never becomes
+        the process's (see `read`).
+        """
         run_dir = Path(run_dir)
         again = "start the run again with --overwrite"
         try:
             ids = np.load(run_dir / IDS, mmap_mode="r", allow_pickle=False)
-            offsets = np.load(run_dir / OFFSETS, allow_pickle=False)
+            offsets = np.load(run_dir / OFFSETS, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise UserError(f"{run_dir}: ids.npy or offsets.npy does not load ({type(e).__name__}): {again}") from None
         if ids.dtype != np.dtype("<i4") or ids.ndim != 1:
             raise UserError(f"{run_dir / IDS}: {ids.dtype} of {ids.ndim} dims, not a vector of int32 ids: {again}")
-        if offsets.dtype != np.dtype("<i8") or offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 \
-                or offsets[-1] != len(ids) or (np.diff(offsets) < 0).any():
+        if offsets.dtype != np.dtype("<i8") or offsets.ndim != 1 or len(offsets) < 2 or not _ascending(offsets) \
+                or offsets[0] != 0 or offsets[-1] != len(ids):
             raise UserError(f"{run_dir / OFFSETS} does not describe the sentences of ids.npy: {again}")
         encoded = cls(dictionary, ids, offsets, raw_tokens)
-        for start in range(0, len(ids), _BLOCK):  # read in blocks (bounded memory; see `read`)
+        for start in range(0, len(ids), _BLOCK):
             block = encoded.read(start, min(len(ids), start + _BLOCK))
             if int(block.min()) < 0 or int(block.max()) >= len(dictionary):
                 encoded.close()
@@ -106,93 +120,174 @@ class Encoded:
         return encoded
 
 
+def _ascending(offsets: np.ndarray) -> bool:
+    """Never decreasing; read in blocks with pread (memory-mapped pages would stay resident)."""
+    last = 0
+    for block in prepare.raw_blocks(Path(offsets.filename), offsets.offset, np.int64):
+        if int(block[0]) < last or (np.diff(block) < 0).any():
+            return False
+        last = int(block[-1])
+    return True
+
+
 def build(
     sentences: Iterable[list[str]],
     run_dir: str | os.PathLike,
     min_count: int = 5,
     max_vocab_size: int | None = None,
     max_final_vocab: int | None = None,
-    rewrite: Callable[[Path, np.ndarray, "_Index"], tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    workers: int = 1,
+    tokenizer: str | None = None,
+    lowercase: bool | None = None,
+    piece_bytes: int | None = None,
+    rewrite: Callable[[Path, np.ndarray, object], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Encoded:
     """Count, choose the vocabulary, and write `vocab.tsv`, `ids.npy`, `offsets.npy` in run_dir.
 
+    With workers > 1 and a Corpus of files, pieces of the corpus (files, and newline-cut byte
+    ranges of large uncompressed files, about `piece_bytes` each) are counted and encoded in
+    that many worker processes, with the same outputs byte for byte. The workers tokenize as
+    `tokenizer` and `lowercase` say, which must be the Corpus's own settings. With
+    max_vocab_size the pass stays in this process: pruning depends on the order in which the
+    whole corpus's words arrive, and per-worker vocabularies would each take the bound.
+
     `rewrite(provisional ids file, sentence lengths, index)`, if given, rewrites the provisional
     ids before the vocabulary is chosen (w2v.phrasing joins phrases) and returns the new
-    sentence lengths and counts of every id.
+    sentence lengths and counts of every id; it runs in this process.
     """
     run_dir = Path(run_dir)
-    tmp_ids = temporary_name(run_dir / "provisional-ids.bin")
-    index = _Index()
-    counts = np.zeros(0, dtype=np.int64)
-    lengths = array("q")
-    buf = array("i")
-    min_reduce = 1
-    pruned = False
-    raw_tokens = 0
-    out = _open_scratch(tmp_ids)
+    reader = _reader(sentences, tokenizer, lowercase)
+    parallel = reader and not max_vocab_size and rewrite is None
+    pieces = prepare.plan(sentences.files, workers, piece_bytes) if parallel else []
+    workers = min(workers, len(pieces))
+    scratch: list[Path] = []
+
+    def temporary(name: str) -> Path:
+        scratch.append(temporary_name(run_dir / name))
+        return scratch[-1]
+
     try:
+        if workers > 1:
+            with prepare.Workers(workers) as pool:
+                dictionary, raw_tokens = _build_parallel(sentences, pieces, reader, run_dir, min_count,
+                                                         max_final_vocab, pool, temporary)
+        else:
+            dictionary, raw_tokens = _build_here(sentences, run_dir, min_count, max_vocab_size, max_final_vocab,
+                                                 temporary, rewrite)
+    finally:
+        for path in scratch:
+            path.unlink(missing_ok=True)
+    _return_free_memory()
+    return Encoded.open(run_dir, dictionary, raw_tokens)
 
-        def flush() -> None:
-            nonlocal counts, buf
-            if not buf:
-                return
-            block = np.frombuffer(buf, dtype=np.int32)
-            counts = _add_counts(counts, block, index.next_id)
-            if not pruned:
-                out.write(block.tobytes())
-            buf = array("i")
 
-        for sentence in sentences:
-            buf.extend(map(index.__getitem__, sentence))
-            lengths.append(len(sentence))
-            raw_tokens += len(sentence)
-            # Checked after every sentence, as gensim does: the vocabulary never grows far past the limit.
-            over = max_vocab_size and len(index) > max_vocab_size
-            if len(buf) >= _BLOCK or over:
-                flush()
-                if over:
-                    index, counts = _prune(index, counts, min_reduce)
-                    min_reduce += 1
-                    pruned = True
-        flush()
-        out.close()
-    except OSError as e:
-        out.close()
-        tmp_ids.unlink(missing_ok=True)
-        _no_space(e, tmp_ids)
-        raise
-    except BaseException:
-        out.close()
-        tmp_ids.unlink(missing_ok=True)
-        raise
+def _reader(sentences: object, tokenizer: str | None, lowercase: bool | None) -> prepare.Reader | None:
+    """How workers can read `sentences` again, piece by piece: only a Corpus whose settings we know."""
+    tokenizer = tokenizer if tokenizer is not None else getattr(sentences, "tokenizer", None)
+    lowercase = lowercase if lowercase is not None else getattr(sentences, "lowercase", None)
+    if not isinstance(sentences, Corpus) or tokenizer is None or lowercase is None:
+        return None
+    return prepare.Reader(tokenizer, lowercase, sentences.max_sentence_length)
+
+
+def _build_here(sentences, run_dir, min_count, max_vocab_size, max_final_vocab, temporary,
+                rewrite=None) -> tuple[Dictionary, int]:
+    """One pass in this process; a second one only when pruning renumbered the words."""
+    ids, ends = temporary("provisional-ids.bin"), temporary("sentence-ends.bin")
+    index, counts, raw_tokens, _, pruned = prepare.count(
+        sentences, ids, ends, max_vocab_size, lambda *a: _prune(*a))  # looked up late: tests watch _prune
     if raw_tokens == 0:
-        tmp_ids.unlink(missing_ok=True)
         raise UserError("the corpus is empty: no tokens found")
     if rewrite is not None:
         if pruned:
-            tmp_ids.unlink(missing_ok=True)
             raise UserError("--phrases needs every token's count, but --max-vocab-size pruned the vocabulary "
                             "while counting: raise or drop --max-vocab-size")
-        try:
-            lengths, counts = rewrite(tmp_ids, np.frombuffer(lengths, dtype=np.int64), index)
-        except BaseException:
-            tmp_ids.unlink(missing_ok=True)
-            raise
+        sentence_ends = np.fromfile(ends, dtype=np.int64)
+        lengths, counts = rewrite(ids, np.diff(sentence_ends, prepend=0), index)
+        with open(ends, "wb") as f:
+            f.write(np.cumsum(np.asarray(lengths, dtype=np.int64)).astype("<i8").tobytes())
+    dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
+    index.clear()  # every distinct token of the corpus: free it before the ids are rewritten
+    del index
+    dictionary.save(run_dir / VOCAB)
+    if pruned:
+        ids.unlink(missing_ok=True)
+        ends.unlink(missing_ok=True)
+        _encode_again(sentences, dictionary, run_dir, temporary)
+    else:
+        kept = int(counts[remap >= 0].sum())
+        del counts
+        _write_ids([(ids, ends, remap, kept)], run_dir, None, temporary)
+    return dictionary, raw_tokens
 
-    try:
-        dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
-        index.clear()  # every distinct token of the corpus: free it before the ids are rewritten
-        del index, counts
-        dictionary.save(run_dir / VOCAB)
-        if pruned:
-            tmp_ids.unlink(missing_ok=True)
-            _encode_again(sentences, dictionary, run_dir)
-        else:
-            _remap(tmp_ids, np.asarray(lengths, dtype=np.int64), remap, run_dir)
-    finally:
-        tmp_ids.unlink(missing_ok=True)
-    _return_free_memory()
-    return Encoded.open(run_dir, dictionary, raw_tokens)
+
+def _build_parallel(corpus, pieces, reader, run_dir, min_count, max_final_vocab, pool,
+                    temporary) -> tuple[Dictionary, int]:
+    """Count pieces in the workers, merge in corpus order, remap each piece in the workers."""
+    jobs = [(piece, reader, temporary(f"provisional-ids-{i}.bin"), temporary(f"sentence-ends-{i}.bin"))
+            for i, piece in enumerate(pieces)]
+    index = prepare.Index()
+    counts = np.zeros(0, dtype=np.int64)
+    found = []  # per piece: (provisional ids in the merged index, counts)
+    raw_tokens = bad_bytes = 0
+    for counted in pool.imap(prepare.count_piece, jobs):  # in piece order, while later pieces are counted
+        # Words new to the merged index get ids in the piece's order of first appearance, after
+        # every earlier piece's: exactly the ids one pass over the whole corpus gives.
+        pids = np.fromiter(map(index.__getitem__, counted.words), dtype=np.int64, count=len(counted.words))
+        if len(counts) < index.next_id:
+            counts = np.concatenate([counts, np.zeros(index.next_id - len(counts), dtype=np.int64)])
+        counts[pids] += counted.counts
+        found.append((pids.astype(np.int32), counted.counts))
+        raw_tokens += counted.raw_tokens
+        bad_bytes += counted.bad_bytes
+    corpus.bad_bytes = bad_bytes  # as one pass over the Corpus would have left it
+    if raw_tokens == 0:
+        raise UserError("the corpus is empty: no tokens found")
+    dictionary, remap = _choose_vocabulary(index, counts, min_count, max_final_vocab)
+    index.clear()
+    del index, counts
+    dictionary.save(run_dir / VOCAB)
+    parts = []
+    for (_, _, ids, ends), (pids, piece_counts) in zip(jobs, found):
+        local = remap[pids]
+        parts.append((ids, ends, local, int(piece_counts[local >= 0].sum())))
+    del found
+    _write_ids(parts, run_dir, pool, temporary)
+    return dictionary, raw_tokens
+
+
+def _write_ids(parts, run_dir: Path, pool, temporary) -> None:
+    """ids.npy and offsets.npy from pieces given as (provisional ids, raw sentence ends, remap, kept tokens)."""
+    total = sum(kept for *_, kept in parts)
+    jobs, at = [], 0
+    # Written, not memory-mapped: a full disk is then an error (ENOSPC), not a SIGBUS crash.
+    with atomic_write(run_dir / IDS) as ids_out:
+        _npy_header(ids_out, total)
+        ids_out.flush()
+        for i, (ids, ends, remap, kept) in enumerate(parts):
+            jobs.append(prepare.Remap(ids, 0, ends, 0, remap, Path(ids_out.name), ids_out.tell() + 4 * at,
+                                      temporary(f"offsets-{i}.bin")))
+            at += kept
+        done = pool.map(prepare.remap_piece, jobs) if pool else list(map(prepare.remap_piece, jobs))
+    if [tokens for tokens, _ in done] != [kept for *_, kept in parts]:
+        raise RuntimeError("the corpus changed while it was being prepared")  # counted once, remapped another time
+    _write_offsets(run_dir, [(job.offsets, sentences) for job, (_, sentences) in zip(jobs, done)])
+
+
+def _write_offsets(run_dir: Path, parts: list[tuple[Path, int]]) -> None:
+    """offsets.npy: 0, then each part's sentence ends (a scratch file of int64) after the earlier parts' tokens."""
+    with atomic_write(run_dir / OFFSETS) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<i8", "fortran_order": False, "shape": (1 + sum(n for _, n in parts),)})
+        f.write(np.zeros(1, dtype="<i8").tobytes())
+        base = 0
+        for path, n in parts:
+            last = 0
+            for block in prepare.raw_blocks(path, 0, np.int64):
+                f.write((block + base).astype("<i8", copy=False).tobytes())
+                last = int(block[-1])
+            base += last
 
 
 def _return_free_memory() -> None:
@@ -207,16 +302,9 @@ def _return_free_memory() -> None:
         pass
 
 
-def _add_counts(counts: np.ndarray, block: np.ndarray, size: int) -> np.ndarray:
-    if len(counts) < size:
-        counts = np.concatenate([counts, np.zeros(size - len(counts), dtype=np.int64)])
-    counts += np.bincount(block, minlength=size)
-    return counts
-
-
-def _prune(index: _Index, counts: np.ndarray, min_reduce: int) -> tuple[_Index, np.ndarray]:
+def _prune(index: prepare.Index, counts: np.ndarray, min_reduce: int) -> tuple[prepare.Index, np.ndarray]:
     """Drop words seen fewer than min_reduce times and renumber the rest densely (bounded memory)."""
-    kept = _Index()
+    kept = prepare.Index()
     new_counts = []
     for word, pid in index.items():
         c = counts[pid]
@@ -228,7 +316,7 @@ def _prune(index: _Index, counts: np.ndarray, min_reduce: int) -> tuple[_Index, 
 
 
 def _choose_vocabulary(
-    index: _Index, counts: np.ndarray, min_count: int, max_final_vocab: int | None
+    index: prepare.Index, counts: np.ndarray, min_count: int, max_final_vocab: int | None
 ) -> tuple[Dictionary, np.ndarray]:
     """Words by descending count, ties by first appearance; returns the provisional->final id map."""
     pids = np.fromiter(index.values(), dtype=np.int64, count=len(index))
@@ -257,93 +345,45 @@ def _choose_vocabulary(
 def remap_ids(run_dir: str | os.PathLike, remap: np.ndarray) -> None:
     """Rewrite a folder's ids.npy and offsets.npy through `remap` (id -> new id; -1 drops the token)."""
     run_dir = Path(run_dir)
-    header = np.load(run_dir / IDS, mmap_mode="r").offset
-    lengths = np.diff(np.load(run_dir / OFFSETS, allow_pickle=False))
-    _remap(run_dir / IDS, lengths, np.asarray(remap, dtype=np.int32), run_dir, header)
+    remap = np.asarray(remap, dtype=np.int32)
+    ids_at = np.load(run_dir / IDS, mmap_mode="r").offset
+    ends_at = np.load(run_dir / OFFSETS, mmap_mode="r").offset + 8  # the ends: every offset after the first 0
+    kept = sum(int((remap[block] >= 0).sum()) for block in prepare.raw_blocks(run_dir / IDS, ids_at, np.int32))
+    scratch = temporary_name(run_dir / "offsets.bin")
+    try:
+        with atomic_write(run_dir / IDS) as ids_out:
+            _npy_header(ids_out, kept)
+            ids_out.flush()
+            _, sentences = prepare.remap_piece(prepare.Remap(run_dir / IDS, ids_at, run_dir / OFFSETS, ends_at, remap,
+                                                             Path(ids_out.name), ids_out.tell(), scratch))
+        _write_offsets(run_dir, [(scratch, sentences)])
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
-def _remap(tmp_ids: Path, lengths: np.ndarray, remap: np.ndarray, run_dir: Path, header: int = 0) -> None:
-    """Stream provisional ids to final ids, dropping out-of-vocabulary tokens and empty sentences.
-
-    The provisional ids (raw int32 after `header` bytes) are read in blocks rather than
-    memory-mapped, so they never count in the process's resident memory.
-    """
-    total = (tmp_ids.stat().st_size - header) // 4
-    raw_offsets = np.concatenate([[0], np.cumsum(lengths)])
-    new_offsets = np.empty_like(raw_offsets)
-    n_kept = sum(int((remap[block] >= 0).sum()) for _, block in _blocks(tmp_ids, header=header))
-    kept_before = 0
-    # Written, not memory-mapped: a full disk is then an error (ENOSPC), not a SIGBUS crash.
-    with atomic_write(run_dir / IDS) as ids_out:
-        _npy_header(ids_out, n_kept)
-        for start, raw in _blocks(tmp_ids, header=header):
-            block = remap[raw]
-            keep = block >= 0
-            cum = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
-            lo, hi = np.searchsorted(raw_offsets, [start, start + len(block)], side="left")
-            new_offsets[lo:hi] = kept_before + cum[raw_offsets[lo:hi] - start]
-            kept = block[keep]
-            ids_out.write(kept.astype("<i4", copy=False).tobytes())
-            kept_before += len(kept)
-    new_offsets[np.searchsorted(raw_offsets, total, side="left") :] = kept_before
-    _save_offsets(np.unique(new_offsets), run_dir)
-
-
-def _blocks(path: Path, size: int = 1 << 20, header: int = 0):
-    """(position, int32 block) over a file of raw ids after `header` bytes, `size` ids at a time."""
-    with open(path, "rb") as f:
-        f.seek(header)
-        start = 0
-        while block := f.read(4 * size):
-            ids = np.frombuffer(block, dtype=np.int32)
-            yield start, ids
-            start += len(ids)
-
-
-def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_dir: Path) -> None:
+def _encode_again(sentences: Iterable[list[str]], dictionary: Dictionary, run_dir: Path, temporary) -> None:
     """Second pass after pruning: the provisional ids no longer name the final words."""
     get = dictionary.index.get
-    tmp = temporary_name(run_dir / "ids.bin")
-    offsets = array("q", [0])
-    n = 0
+    tmp, ends = temporary("ids.bin"), temporary("offsets.bin")
+    n = n_sentences = 0
     try:
-        with _open_scratch(tmp) as out:
+        with prepare.open_scratch(tmp) as out, prepare.open_scratch(ends) as ends_out:
             for sentence in sentences:
                 ids = np.fromiter((i for i in map(get, sentence) if i is not None), dtype=np.int32)
                 if len(ids):
                     out.write(ids.astype("<i4", copy=False).tobytes())
                     n += len(ids)
-                    offsets.append(n)
+                    n_sentences += 1
+                    ends_out.write(np.int64(n).tobytes())  # buffered by the file: no per-sentence array in memory
         with atomic_write(run_dir / IDS) as ids_out, open(tmp, "rb") as src:
             _npy_header(ids_out, n)
             shutil.copyfileobj(src, ids_out, 1 << 22)
     except OSError as e:
-        _no_space(e, tmp)
+        prepare.no_space(e, tmp)
         raise
-    finally:
-        tmp.unlink(missing_ok=True)
-    _save_offsets(np.frombuffer(offsets, dtype=np.int64), run_dir)
-
-
-def _save_offsets(offsets: np.ndarray, run_dir: Path) -> None:
-    with atomic_write(run_dir / OFFSETS) as f:
-        np.save(f, np.ascontiguousarray(offsets, dtype=np.int64), allow_pickle=False)
+    _write_offsets(run_dir, [(ends, n_sentences)])
 
 
 def _npy_header(f, n: int) -> None:
     """The .npy header of an int32 vector of n ids; the ids follow as raw little-endian bytes."""
     np.lib.format.write_array_header_1_0(f, {"descr": "<i4", "fortran_order": False, "shape": (n,)})
-
-
-def _open_scratch(path: Path):
-    try:
-        return open(path, "wb")
-    except OSError as e:
-        _no_space(e, path)
-        raise UserError(f"cannot write in {path.parent}: {e.strerror or e}") from None
-
-
-def _no_space(e: OSError, path: Path) -> None:
-    if e.errno == errno.ENOSPC:
-        raise UserError(f"no space left on the device while writing {path}: free some space or use "
-                        "another --out") from None

@@ -163,7 +163,8 @@ class Trainer:
             folder.set_aside()
         corpus = self._corpus(config)
         data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab,
-                            rewrite=phrasing.for_config(config, folder.path, self._echo))
+                            rewrite=phrasing.for_config(config, folder.path, self._echo), workers=config.threads,
+                            tokenizer=config.tokenizer, lowercase=config.lowercase)
         corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens,
                        "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
                        "vocab": len(data.dictionary), "bad_bytes": corpus.bad_bytes}
@@ -208,7 +209,8 @@ class Trainer:
         if held:
             folder.set_aside()  # the old run stays there until the continued one has finished
         corpus = self._corpus(config)
-        text = encode.build(corpus, folder.path, 1, config.max_vocab_size)
+        text = encode.build(corpus, folder.path, 1, config.max_vocab_size, workers=config.threads,
+                            tokenizer=config.tokenizer, lowercase=config.lowercase)
         text.close()
         dictionary, remap = continuation.merge(old_dictionary, text.dictionary, config.min_count,
                                                config.continue_counts)
