@@ -73,17 +73,19 @@ class NativeEngine:
 
     def __init__(self, data: Encoded, params: Parameters, tables: Tables, config: TrainConfig, clock: Clock) -> None:
         self.data, self.params, self.tables, self.config, self.clock = data, params, tables, config, clock
-        self.offsets = np.ascontiguousarray(data.offsets)
         self.threads = config.threads
 
     def train_chunk(self, chunk: Chunk) -> ChunkResult:
         c, p, t = self.config, self.params, self.tables
-        base = int(self.offsets[chunk.s_begin])
+        # The chunk's own offsets and ids, read with pread: pages of the memory-mapped corpus
+        # would count in the process's memory once touched (Encoded.read).
+        offsets = np.ascontiguousarray(self.data.read_offsets(chunk.s_begin, chunk.s_end + 1))
+        base = int(offsets[0])
         job = native.make_job(
             input=p.input, output=p.output if c.negative else None, output_hs=p.output_hs if c.hs else None,
             dim=c.dim, negative=c.negative, window=c.window, cbow=c.model == "cbow",
-            ids=self.data.read(base, int(self.offsets[chunk.s_end])), offsets=self.offsets,
-            s_begin=chunk.s_begin, s_end=chunk.s_end, keep=t.keep, noise=t.alias,
+            ids=self.data.read(base, int(offsets[-1])), offsets=offsets,
+            s_begin=0, s_end=len(offsets) - 1, keep=t.keep, noise=t.alias,
             huffman=t.huffman, alpha=c.alpha, min_alpha=c.min_alpha, total_words=self.clock.total,
             words_done=self.clock.words_done, seed=chunk_seed(c.seed, chunk.epoch, chunk.number), ids_base=base,
             top_nodes=TOP_NODES if c.hs and c.threads > 1 else 0)
@@ -104,11 +106,12 @@ class TorchEngine:
 
     def train_chunk(self, chunk: Chunk) -> ChunkResult:
         self.model.reseed(chunk_seed(self.config.seed, chunk.epoch, chunk.number))
-        offsets = self.data.offsets[chunk.s_begin : chunk.s_end + 1]
-        words = int(offsets[-1] - offsets[0])
+        offsets = self.data.read_offsets(chunk.s_begin, chunk.s_end + 1)
+        base = int(offsets[0])
+        words = int(offsets[-1]) - base
         start = self.clock.now
         rate: Callable[[float], float] = lambda f: self.clock.rate(start + f * words)
-        loss, count = self.model.train_chunk(self.data.ids, offsets, rate)
+        loss, count = self.model.train_chunk(self.data.read(base, int(offsets[-1])), offsets - base, rate)
         self.clock.words_done[0] += words
         return ChunkResult(loss, count, words)
 
