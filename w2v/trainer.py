@@ -89,14 +89,14 @@ class Trainer:
     def run(self) -> Run:
         group = distributed.start(self.config, _device(self.config.device), self.resume)
         self.reports = group.is_main
-        self._lock = None
+        self._lock, self._set_aside = None, False
         try:
             run = self._run(group)
         except Interrupted:  # resumable: an --overwrite'n run stays aside until the new one finishes
             raise
         except BaseException:
-            if group.is_main and self._lock is not None:
-                self.folder.restore_aside()  # --overwrite: the old run comes back
+            if group.is_main and self._set_aside:
+                self.folder.restore_aside()  # --overwrite or --continue in place: the old run comes back
             raise
         finally:
             group.close()
@@ -161,6 +161,7 @@ class Trainer:
         self._lock = folder.lock()
         if held:
             folder.set_aside()
+            self._set_aside = True
         corpus = self._corpus(config)
         data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab,
                             rewrite=phrasing.for_config(config, folder.path, self._echo), workers=config.threads,
@@ -208,6 +209,7 @@ class Trainer:
         self._lock = folder.lock()
         if held:
             folder.set_aside()  # the old run stays there until the continued one has finished
+            self._set_aside = True
         corpus = self._corpus(config)
         text = encode.build(corpus, folder.path, 1, config.max_vocab_size, workers=config.threads,
                             tokenizer=config.tokenizer, lowercase=config.lowercase)
