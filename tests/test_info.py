@@ -31,3 +31,16 @@ def test_info_shows_settings_corpus_speed_and_scores(tmp_path: Path) -> None:
 def test_info_on_a_folder_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["info", str(tmp_path)])
     assert result.exit_code == 2 and result.output.startswith("Error: ") and "not a training run" in result.output
+
+
+def test_the_end_of_training_scores_go_to_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(main, ["train", MOBY, "--out", str(run), "--epochs", "1", "--dim", "30", "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert {"eval/analogies", "eval/wordsim353", "epoch/loss"} <= set(events.Tags()["scalars"])
+    analogies = events.Scalars("eval/analogies")[0]
+    assert analogies.step == 1 and 0 <= analogies.value <= 1

@@ -118,9 +118,26 @@ def train(paths: tuple[str, ...], resume_dir: str | None, **options: Any) -> Non
             scores = {k: figures[k] for k in ("analogy", "analogy_attempted", "wordsim") if k in figures}
             if scores:
                 run.folder.update_meta(evaluation=scores)  # for `w2v info`
+                if run.config.tensorboard:
+                    _evaluation_to_tensorboard(run, scores)
         except KeyboardInterrupt:
             click.echo(f"interrupted during the report; the trained run is saved in {run.run_dir}", err=True)
             sys.exit(130)
+
+
+def _evaluation_to_tensorboard(run: Any, scores: dict[str, float]) -> None:
+    """The end-of-training scores as TensorBoard scalars beside the training curves (step: epochs)."""
+    import contextlib
+
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with contextlib.closing(SummaryWriter(log_dir=str(run.run_dir))) as writer:
+            for tag, key in (("eval/analogies", "analogy"), ("eval/wordsim353", "wordsim")):
+                if scores.get(key) is not None:
+                    writer.add_scalar(tag, scores[key], run.config.epochs)
+    except OSError as e:  # a full or read-only disk: the run itself is saved
+        click.echo(f"warning: evaluation not written to TensorBoard: {e.strerror or e}", err=True)
 
 
 @main.command()
