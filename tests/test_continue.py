@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 import w2v
 from w2v.cli import main
-from w2v.config import TrainConfig
 from w2v.errors import Interrupted
 from w2v.runfolder import REPLACED
 from w2v.trainer import Trainer

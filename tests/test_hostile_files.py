@@ -22,39 +22,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from w2v.cli import _echo_json, main
+from w2v.cli import _echo_json
 from w2v.corpus import Corpus
 from w2v.errors import UserError
 from w2v.fileio import atomic_writes, remove_stale_temporaries, temporary_name
 from w2v.formats import save
 from w2v.vectors import Vectors, load
+from clitools import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 MOBY = str(ROOT / "corpora" / "moby_dick.txt.gz")
 FAST = ["--epochs", "1", "--threads", "1", "--dim", "10", "--no-tensorboard", "--quiet"]
 DEAD_PID = 99_999_999  # above any pid_max: never a live process
-
-
-def cli(*args: object) -> tuple[int, str]:
-    """Run the CLI in-process; a non-SystemExit exception is re-raised so a traceback fails the test."""
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def one_line_error(code: int, out: str, *needles: str) -> str:
-    assert code == 2, out
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("Error: "), out
-    assert "Traceback" not in out
-    for needle in needles:
-        assert needle in lines[-1], (needle, lines[-1])
-    return lines[-1]
 
 
 def run_w2v(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -6,23 +6,15 @@ import itertools
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import w2v
-from w2v.cli import main
 from w2v.corpus import Corpus
 from w2v.phrasing import ENGLISH_CONNECTOR_WORDS, PhraseTable, learn
+from clitools import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SOTU = ROOT / "corpora" / "sotu.txt.gz"
 FAST = ["--epochs", "1", "--dim", "20", "--threads", "1", "--no-eval", "--no-tensorboard", "--quiet"]
-
-
-def cli(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
 
 
 @pytest.fixture(scope="module")

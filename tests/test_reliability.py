@@ -24,28 +24,12 @@ from w2v import encode
 from w2v.cli import main
 from w2v.errors import UserError
 from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
+from clitools import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 MOBY = str(ROOT / "corpora" / "moby_dick.txt.gz")
 QUIET = dict(progress=False, tensorboard=False, evaluate=False)
 FAST = ["--epochs", "1", "--dim", "10", "--no-eval", "--no-tensorboard", "--quiet"]
-
-
-def cli(*args: object) -> tuple[int, str]:
-    """Run the CLI in-process; a non-SystemExit exception is re-raised so a traceback fails the test."""
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def one_line_error(code: int, out: str, *needles: str) -> None:
-    assert code == 2, out
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("Error: "), out
-    assert "Traceback" not in out
-    for needle in needles:
-        assert needle in lines[-1], (needle, lines[-1])
 
 
 # --- training: bad corpora and options --------------------------------------------------------

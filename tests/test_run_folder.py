@@ -11,32 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import w2v
-from w2v.cli import main
 from w2v.runfolder import LOCK, REPLACED, RunFolder
+from clitools import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = "\n".join(["the king and the queen rode to the castle with the man and the woman"] * 300)
 FAST = ["--epochs", "1", "--threads", "1", "--dim", "20", "--no-eval", "--no-tensorboard", "--quiet"]
-
-
-def cli(*args: object) -> tuple[int, str]:
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def one_line_error(code: int, out: str, *needles: str) -> None:
-    assert code == 2, out
-    lines = [line for line in out.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith("Error: ") and "Traceback" not in out, out
-    for needle in needles:
-        assert needle in lines[-1], (needle, lines[-1])
 
 
 @pytest.fixture
