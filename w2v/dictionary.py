@@ -78,13 +78,17 @@ class Dictionary:
 MAX_LINE_BYTES = 1 << 20  # a vocab.tsv line: a word (corpus words are cut at 1 MiB), a tab, a count
 
 
+def vocab_tsv_bytes(words: list[str], counts: np.ndarray | None) -> bytes:
+    """`word<TAB>count` per line (or `word` alone without counts), UTF-8."""
+    if counts is None:
+        return "".join(w + "\n" for w in words).encode()
+    return "".join(f"{w}\t{c}\n" for w, c in zip(words, np.asarray(counts).tolist())).encode()
+
+
 def write_vocab_tsv(path: str | os.PathLike, words: list[str], counts: np.ndarray | None) -> None:
-    """`word<TAB>count` per line (or `word` alone without counts), written atomically."""
+    """vocab_tsv_bytes, written atomically."""
     with atomic_write(path) as f:
-        if counts is None:
-            f.write("".join(w + "\n" for w in words).encode())
-        else:
-            f.write("".join(f"{w}\t{c}\n" for w, c in zip(words, np.asarray(counts).tolist())).encode())
+        f.write(vocab_tsv_bytes(words, counts))
 
 
 def read_vocab_tsv(path: str | os.PathLike, limit: int | None = None,

@@ -44,8 +44,7 @@ class Encoded:
     ids: np.ndarray  # int32 [N]
     offsets: np.ndarray  # int64 [S + 1], memory-mapped from a run folder: read ranges with read_offsets
     raw_tokens: int  # tokens in the corpus before dropping words outside the vocabulary
-    _fd: int | None = field(default=None, repr=False, compare=False)
-    _offsets_fd: int | None = field(default=None, repr=False, compare=False)
+    _fds: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # by file, for pread
 
     @property
     def n_sentences(self) -> int:
@@ -59,37 +58,29 @@ class Encoded:
         map every epoch would grow RSS by 4 bytes per token; read pages stay in the page cache
         only. In-memory ids (a torchrun shard) are sliced.
         """
-        ids = self.ids
-        if not (isinstance(ids, np.memmap) and ids.filename and hasattr(os, "pread")):  # pread: POSIX
-            return np.ascontiguousarray(ids[start:stop])
-        if self._fd is None:
-            self._fd = os.open(ids.filename, os.O_RDONLY)
-        n = 4 * (stop - start)
-        raw = os.pread(self._fd, n, ids.offset + 4 * start)
-        if len(raw) != n:
-            raise UserError(f"{ids.filename} is shorter than its header says: the run folder is damaged")
-        return np.frombuffer(raw, dtype="<i4")
+        return self._pread(self.ids, start, stop)
 
     def read_offsets(self, start: int, stop: int) -> np.ndarray:
         """offsets[start:stop] as a fresh array, read like `read` reads ids (8 bytes per sentence otherwise)."""
-        offsets = self.offsets
-        if not (isinstance(offsets, np.memmap) and offsets.filename and hasattr(os, "pread")):
-            return np.ascontiguousarray(offsets[start:stop])
-        if self._offsets_fd is None:
-            self._offsets_fd = os.open(offsets.filename, os.O_RDONLY)
-        n = 8 * (stop - start)
-        raw = os.pread(self._offsets_fd, n, offsets.offset + 8 * start)
-        if len(raw) != n:
-            raise UserError(f"{offsets.filename} is shorter than its header says: the run folder is damaged")
-        return np.frombuffer(raw, dtype="<i8")
+        return self._pread(self.offsets, start, stop)
+
+    def _pread(self, array: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """array[start:stop] of a memory-mapped .npy read with pread (POSIX), or sliced when in memory."""
+        if not (isinstance(array, np.memmap) and array.filename and hasattr(os, "pread")):
+            return np.ascontiguousarray(array[start:stop])
+        fd = self._fds.get(array.filename)
+        if fd is None:
+            fd = self._fds[array.filename] = os.open(array.filename, os.O_RDONLY)
+        size = array.dtype.itemsize
+        raw = os.pread(fd, size * (stop - start), array.offset + size * start)
+        if len(raw) != size * (stop - start):
+            raise UserError(f"{array.filename} is shorter than its header says: the run folder is damaged")
+        return np.frombuffer(raw, dtype=array.dtype)
 
     def close(self) -> None:
-        if self._offsets_fd is not None:
-            os.close(self._offsets_fd)
-            self._offsets_fd = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     @classmethod
     def open(cls, run_dir: str | os.PathLike, dictionary: Dictionary, raw_tokens: int) -> "Encoded":

@@ -150,10 +150,9 @@ def atomic_writes(paths: Sequence[str | os.PathLike], mode: str = "wb") -> Itera
             _discard(tmp)
         # Written through a pipe or device, there is no previous file to keep.
         kept = "" if dict(zip(given, targets))[path][1] else "; the previous file is kept"
-        if _out_of_space(e):
-            raise UserError(f"no space left on the device while writing {path}{kept}") from None
-        if isinstance(e, OSError):  # permissions, read-only file system, I/O error: not a bug in w2v
-            raise UserError(f"cannot write {path}: {e.strerror or e}{kept}") from None
+        error = write_failure(e, path, kept)
+        if error is not None:
+            raise error from None
         raise
 
 
@@ -163,6 +162,16 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
 
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
+
+
+def write_failure(e: BaseException, target: str | os.PathLike, kept: str) -> UserError | None:
+    """The one-line error for a write of `target` the machine refused (disk full, permissions,
+    read-only file system), `kept` saying what survives; None for anything else (a bug)."""
+    if _out_of_space(e):
+        return UserError(f"no space left on the device while writing {target}{kept}")
+    if isinstance(e, OSError):
+        return UserError(f"cannot write {target}: {e.strerror or e}{kept}")
+    return None
 
 
 def _out_of_space(e: BaseException | None) -> bool:

@@ -22,9 +22,9 @@ from typing import IO, TYPE_CHECKING, Optional, Union
 import numpy as np
 import torch
 
-from w2v.dictionary import read_vocab_tsv
+from w2v.dictionary import read_vocab_tsv, vocab_tsv_bytes
 from w2v.errors import UserError
-from w2v.fileio import _out_of_space, atomic_write, atomic_writes, temporary_name
+from w2v.fileio import atomic_write, atomic_writes, temporary_name, write_failure
 from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
 
 if TYPE_CHECKING:
@@ -129,13 +129,6 @@ def write_npy(vectors: "Vectors", path: str | os.PathLike) -> None:
         f_tsv.write(vocab_tsv_bytes(vectors.words, vectors.counts))
 
 
-def vocab_tsv_bytes(words: list[str], counts: np.ndarray | None) -> bytes:
-    """The bytes of w2v.dictionary.write_vocab_tsv, for writing a vocabulary together with another file."""
-    if counts is None:
-        return "".join(w + "\n" for w in words).encode()
-    return "".join(f"{w}\t{c}\n" for w, c in zip(words, np.asarray(counts).tolist())).encode()
-
-
 def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | None = PROJECTOR_LIMIT) -> None:
     """A TensorBoard log folder whose Projector tab shows the first `limit` vectors, words as labels.
 
@@ -171,11 +164,9 @@ def write_projector(vectors: "Vectors", folder: str | os.PathLike, limit: int | 
             shutil.rmtree(old)
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if _out_of_space(e):
-            raise UserError(f"no space left on the device while writing {folder}; the previous folder is kept") \
-                from None
-        if isinstance(e, OSError):  # read-only file system, permissions, I/O error
-            raise UserError(f"cannot write {folder}: {e.strerror or e}; the previous folder is kept") from None
+        error = write_failure(e, folder, "; the previous folder is kept")
+        if error is not None:
+            raise error from None
         raise
 
 
