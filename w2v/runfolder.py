@@ -68,6 +68,12 @@ def select_vectors(which: str, input: torch.Tensor, output: torch.Tensor | None,
     return output if which == "out" else input + output
 
 
+def _matrix_shapes(config: TrainConfig, vocab: int) -> dict[str, tuple[int, int]]:
+    """The shape of each saved matrix for these settings and vocabulary (0 rows: not trained)."""
+    return {"input": (vocab, config.dim), "output": (vocab if config.negative else 0, config.dim),
+            "output_hs": (vocab - 1 if config.hs else 0, config.dim)}
+
+
 def _checked_matrix(t: object, shape: tuple[int, int], what: str,
                     again: str = "; start the run again with --overwrite") -> torch.Tensor:
     """A saved matrix: a dense float32 CPU tensor of `shape` with finite values, or a one-line error."""
@@ -320,8 +326,7 @@ class RunFolder:
             raise UserError(f"{where} does not load ({type(e).__name__}); start the run again with --overwrite") from None
         if not isinstance(state, dict):
             raise UserError(f"{where} is not a checkpoint; start the run again with --overwrite")
-        shapes = {"input": (vocab, config.dim), "output": (vocab if config.negative else 0, config.dim),
-                  "output_hs": (vocab - 1 if config.hs else 0, config.dim)}
+        shapes = _matrix_shapes(config, vocab)
         tensors = [_checked_matrix(state.get(name), shape, f"{where} {name}") for name, shape in shapes.items()]
         progress = Progress.from_dict(state.get("progress"), where)
         if progress.epoch > config.epochs or (progress.epoch == config.epochs and progress.chunk):
@@ -339,8 +344,7 @@ class RunFolder:
         state = load_tensors(where)
         if not isinstance(state, dict):
             raise UserError(f"{where} is not a w2v model")
-        shapes = {"input": (vocab, config.dim), "output": (vocab if config.negative else 0, config.dim),
-                  "output_hs": (vocab - 1 if config.hs else 0, config.dim)}
+        shapes = _matrix_shapes(config, vocab)
         # Copied out of the memory-mapped file: training writes to them.
         return Parameters(*[_checked_matrix(state.get(name), shape, f"{where} {name}", again="").clone()
                             for name, shape in shapes.items()])

@@ -166,14 +166,7 @@ class Trainer:
         data = encode.build(corpus, folder.path, config.min_count, config.max_vocab_size, config.max_final_vocab,
                             rewrite=phrasing.for_config(config, folder.path, self._echo), workers=config.threads,
                             tokenizer=config.tokenizer, lowercase=config.lowercase)
-        corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens,
-                       "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
-                       "vocab": len(data.dictionary), "bad_bytes": corpus.bad_bytes}
-        if corpus.bad_bytes:  # shown even with --quiet: the corpus is not what the user thinks
-            import click
-
-            click.echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus (not UTF-8) "
-                       "were replaced with U+FFFD", err=True)
+        corpus_info = _corpus_info(corpus, data)
         config = self._with_epochs(config, data)
         try:
             params = Parameters.initial(len(data.dictionary), config.dim, config.negative, config.hs, config.seed)
@@ -219,10 +212,7 @@ class Trainer:
         encode.remap_ids(folder.path, remap)
         dictionary.save(folder / VOCAB)
         data = encode.Encoded.open(folder.path, dictionary, text.raw_tokens)
-        corpus_info = {"files": [str(f) for f in corpus.files], "raw_tokens": text.raw_tokens,
-                       "tokens": int(data.offsets[-1]), "sentences": data.n_sentences,
-                       "vocab": len(dictionary), "bad_bytes": corpus.bad_bytes,
-                       "new_words": len(dictionary) - len(old_dictionary)}
+        corpus_info = {**_corpus_info(corpus, data), "new_words": len(dictionary) - len(old_dictionary)}
         params = continuation.extend(old_params, len(dictionary), config.dim, config.seed)
         config = self._with_epochs(config, data)
         history.append(continuation.stage(config, corpus_info, len(old_dictionary), len(dictionary)))
@@ -338,6 +328,17 @@ class Trainer:
     def _restore_signals(self, previous: dict[int, Any]) -> None:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+def _corpus_info(corpus: Corpus | Sentences, data: encode.Encoded) -> dict[str, Any]:
+    """config.json's record of the corpus; warns (even with --quiet) about bytes that were not UTF-8."""
+    if corpus.bad_bytes:  # the corpus is not what the user thinks
+        import click
+
+        click.echo(f"warning: {corpus.bad_bytes:,} undecodable bytes in the corpus (not UTF-8) "
+                   "were replaced with U+FFFD", err=True)
+    return {"files": [str(f) for f in corpus.files], "raw_tokens": data.raw_tokens, "tokens": int(data.offsets[-1]),
+            "sentences": data.n_sentences, "vocab": len(data.dictionary), "bad_bytes": corpus.bad_bytes}
 
 
 def _device(want: str) -> torch.device:
