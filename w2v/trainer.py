@@ -101,7 +101,7 @@ class Trainer:
         finally:
             group.close()
             if self._lock is not None:
-                RunFolder(self.config.out).release_lock(self._lock)
+                self.folder.release_lock(self._lock)
         if group.is_main:
             run.folder.drop_aside()
         return run
@@ -331,7 +331,7 @@ class Trainer:
 
 
 def _corpus_info(corpus: Corpus | Sentences, data: encode.Encoded) -> dict[str, Any]:
-    """config.json's record of the corpus; warns (even with --quiet) about bytes that were not UTF-8."""
+    """The corpus record the run's config keeps; warns (even with --quiet) about bytes that were not UTF-8."""
     if corpus.bad_bytes:  # the corpus is not what the user thinks
         import click
 
