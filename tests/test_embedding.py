@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from w2v.pretrained import PAD, UNK, embedding
+from w2v.pretrained import PAD, UNK, PretrainedEmbedding, embedding, load_embedding
 from w2v.errors import UserError
 from w2v.vectors import Vectors
 
@@ -181,3 +182,138 @@ def test_package_level_call_survives_importing_the_submodule() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=EXAMPLE.parent.parent,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# --- tokenization, empty sentences, task vocabularies, saving -------------------------------
+
+@pytest.fixture
+def lowercased() -> Vectors:
+    gen = torch.Generator().manual_seed(1)
+    words = ["the", "king", "rode", "castle", "queen's"]
+    return Vectors(words, torch.randn(5, 4, generator=gen) * 3 + 1, tokenizer="default", lowercase=True)
+
+
+def test_encode_tokenizes_text_and_lowercases_tokens_like_training(lowercased: Vectors) -> None:
+    emb = embedding(lowercased)
+    assert emb.encode("The King rode, to the Castle!").tolist() == [2, 3, 4, 1, 2, 5]
+    assert emb.encode(["The", "KING", "queen's"]).tolist() == [2, 3, 6]  # a lowercased vocabulary has no "King"
+    ids, lengths = emb.encode_batch(["The Queen's castle", ["king"], "The"])
+    assert ids.tolist() == [[2, 6, 5], [3, 0, 0], [2, 0, 0]] and lengths.tolist() == [3, 1, 1]
+    with pytest.raises(UserError, match="list of sentences"):
+        emb.encode_batch("the king")
+    with pytest.raises(UserError, match="encode_batch"):
+        emb.encode([["the"], ["king"]])
+
+
+def test_vectors_without_a_tokenizer_say_how_to_give_one(vectors: Vectors) -> None:
+    emb = embedding(vectors)
+    assert emb.encode(["The", "cat"]).tolist() == [1, 3]  # unknown lowercasing: looked up as given
+    with pytest.raises(UserError, match="tokenizer='default', lowercase=True"):
+        emb.encode("the cat")
+    given = embedding(vectors, tokenizer="default", lowercase=True)
+    assert given.encode("The Cat sat.").tolist() == [2, 3, 4]
+    with pytest.raises(UserError, match="without lowercase"):
+        embedding(vectors, tokenizer="whitespace")
+    with pytest.warns(UserWarning, match="lowercase=False overrides the True"):
+        cased = embedding(Vectors(vectors.words, vectors.matrix, tokenizer="default", lowercase=True), lowercase=False)
+    assert (cased.tokenizer, cased.lowercase) == ("default", False)
+
+
+def test_an_empty_sentence_is_one_pad_step_through_a_packed_rnn(example, lowercased: Vectors) -> None:
+    emb = embedding(lowercased)
+    ids, lengths = emb.encode_batch(["the king rode", "", [], "!!"])  # "!!" has no tokens either
+    assert lengths.tolist() == [3, 1, 1, 1] and ids[1:].tolist() == [[0, 0, 0]] * 3
+    assert emb.encode("").tolist() == []
+    torch.manual_seed(0)
+    rnn = nn.GRU(emb.dim, 3, batch_first=True)
+    packed = nn.utils.rnn.pack_padded_sequence(emb.layer(ids), lengths, batch_first=True, enforce_sorted=False)
+    outputs, _ = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], batch_first=True)
+    last = example.last_step(outputs, lengths)
+    alone, _ = rnn(emb.layer(torch.tensor([[emb.pad_index]])))
+    assert torch.allclose(last[1], alone[0, -1], atol=1e-6) and torch.equal(last[1], last[2])
+
+    bare = embedding(lowercased, padding=False)
+    with pytest.raises(UserError, match="empty sentence needs a padding row") as error:
+        bare.encode_batch(["the", ""])
+    assert isinstance(error.value, ValueError)
+
+
+def test_a_task_vocabulary_copies_known_words_and_draws_the_rest(lowercased: Vectors) -> None:
+    task = ["Castle", "dragon", "the", "castle", "sword"]
+    with pytest.warns(UserWarning, match="2 of 4 vocabulary words have no trained vector"):
+        emb = embedding(lowercased, vocabulary=task, seed=7)
+    assert emb.itos == [PAD, UNK, "castle", "dragon", "the", "sword"]  # lowercased, first of each kept
+    assert emb.missing == ["dragon", "sword"]
+    weight = emb.layer.weight
+    assert torch.equal(weight[2], lowercased["castle"]) and torch.equal(weight[4], lowercased["the"])
+    assert torch.allclose(weight[1], lowercased.matrix.mean(0))  # <unk>: the mean of all the vectors
+    assert emb.encode("The dragon's Castle").tolist() == [4, 1, 2]
+    with pytest.warns(UserWarning):
+        again = embedding(lowercased, vocabulary=task, seed=7)
+        other = embedding(lowercased, vocabulary=task, seed=8)
+    assert torch.equal(again.layer.weight, weight)
+    assert not torch.equal(other.layer.weight[3], weight[3]) and torch.equal(other.layer.weight[2], weight[2])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        many = embedding(lowercased, vocabulary=[f"new{i}" for i in range(4000)], seed=0).layer.weight[2:]
+    source = lowercased.matrix
+    assert torch.allclose(many.mean(0), source.mean(0), atol=0.15)  # drawn where trained words lie
+    assert torch.allclose(many.std(0), source.std(0, correction=0), rtol=0.1)  # and at their scale
+
+
+def test_task_vocabulary_mistakes_are_one_line(lowercased: Vectors) -> None:
+    with pytest.raises(UserError, match="limit or vocabulary"):
+        embedding(lowercased, vocabulary=["the"], limit=2)
+    with pytest.raises(UserError, match="list of words"):
+        embedding(lowercased, vocabulary="the king")
+    with pytest.raises(UserError, match="empty"):
+        embedding(lowercased, vocabulary=[])
+
+
+def test_save_and_load_keep_fine_tuned_weights_and_encoding(lowercased: Vectors, tmp_path: Path) -> None:
+    with pytest.warns(UserWarning):
+        emb = embedding(lowercased, freeze=False, vocabulary=["king", "dragon", "the"])
+    optimizer = torch.optim.SGD(emb.layer.parameters(), lr=0.5)
+    emb.layer(emb.encode("the dragon king")).sum().backward()
+    optimizer.step()
+    assert not torch.equal(emb.layer.weight[2], lowercased["king"])  # fine-tuned
+    emb.save(tmp_path / "emb.pt")
+    back = PretrainedEmbedding.load(tmp_path / "emb.pt")
+    assert torch.equal(back.layer.weight, emb.layer.weight) and back.layer.weight.requires_grad
+    assert (back.itos, back.stoi, back.pad_index, back.unk_index, back.offset, back.missing) == \
+        (emb.itos, emb.stoi, emb.pad_index, emb.unk_index, emb.offset, emb.missing)
+    assert (back.tokenizer, back.lowercase, back.layer.padding_idx) == ("default", True, 0)
+    for text in ("The Dragon and the king", ["KING", "elf"]):
+        assert torch.equal(back.encode(text), emb.encode(text))
+    plain = torch.load(tmp_path / "emb.pt", weights_only=True)  # no pickle needed
+    assert plain["frozen"] is False and plain["itos"] == emb.itos
+
+    frozen = embedding(Vectors(lowercased.words, lowercased.matrix), padding=False)  # no tokenizer, no pad row
+    frozen.save(tmp_path / "emb.pt")  # replaces the file
+    back = load_embedding(tmp_path / "emb.pt")
+    assert not back.layer.weight.requires_grad and back.layer.padding_idx is None
+    assert (back.pad_index, back.unk_index, back.tokenizer, back.lowercase) == (None, 0, None, None)
+    assert [p.name for p in tmp_path.iterdir()] == ["emb.pt"]  # no temporary left behind
+
+
+def test_a_foreign_or_damaged_embedding_file_is_one_line(lowercased: Vectors, tmp_path: Path) -> None:
+    path = tmp_path / "e.pt"
+    path.write_text("not torch")
+    with pytest.raises(UserError, match="not a torch file"):
+        PretrainedEmbedding.load(path)
+    lowercased.save(path)  # a vectors bundle, not an embedding
+    with pytest.raises(UserError, match="not a w2v embedding file"):
+        PretrainedEmbedding.load(path)
+    embedding(lowercased).save(path)
+    good = torch.load(path, weights_only=True)
+    for field, value, message in [("itos", ["a"], "'itos' is \\['a'\\], expected a list of 7 strings"),
+                                  ("offset", 9, "'offset' is 9"), ("unk_index", 3, "'unk_index' is 3"),
+                                  ("weight", torch.ones(7), "'weight' is a torch.float32 tensor of shape \\(7,\\)"),
+                                  ("lowercase", None, "without lowercase"), ("version", 2, "version 2")]:
+        torch.save({**good, field: value}, path)
+        with pytest.raises(UserError, match=message) as error:
+            PretrainedEmbedding.load(path)
+        assert "\n" not in str(error.value)
+    with pytest.raises(UserError, match="not found"):
+        PretrainedEmbedding.load(tmp_path / "nope.pt")

@@ -78,7 +78,15 @@ def load(path: str, limit: int | None = None, **options: Any):
 
 
 def embedding(vectors, **options: Any):
-    """An `nn.Embedding` over `vectors` with padding and unknown rows: see w2v.pretrained.embedding."""
+    """An `nn.Embedding` over `vectors` with padding and unknown rows, tokenizing text as training
+    did; `vocabulary=` builds it over a task's own words: see w2v.pretrained.embedding."""
     from w2v.pretrained import embedding as _embedding
 
     return _embedding(vectors, **options)
+
+
+def load_embedding(path: str):
+    """An embedding saved with `PretrainedEmbedding.save(path)`: weights, vocabulary and tokenizer."""
+    from w2v.pretrained import load_embedding as _load_embedding
+
+    return _load_embedding(path)

@@ -26,6 +26,7 @@ from w2v.dictionary import read_vocab_tsv, vocab_tsv_bytes
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, atomic_writes, temporary_name, write_failure
 from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
+from w2v.tokenization import checked
 
 if TYPE_CHECKING:
     from w2v.vectors import Vectors
@@ -93,9 +94,10 @@ def write_word2vec(vectors: "Vectors", path: str | os.PathLike, binary: bool = F
 
 
 def write_torch(vectors: "Vectors", path: str | os.PathLike) -> None:
-    """{"words": list[str], "counts": LongTensor (if known), "vectors": FloatTensor[V, d]}.
+    """{"words": list[str], "counts": LongTensor (if known), "vectors": FloatTensor[V, d],
+    "tokenizer": str and "lowercase": bool (if known: how the training text was split)}.
 
-    Only tensors, lists and strings: `torch.load(path, weights_only=True)` reads it.
+    Only tensors, lists, strings and bools: `torch.load(path, weights_only=True)` reads it.
     """
     m = vectors.matrix
     if m.storage_offset() or m.untyped_storage().nbytes() != m.numel() * 4 or not m.is_contiguous():
@@ -103,6 +105,9 @@ def write_torch(vectors: "Vectors", path: str | os.PathLike) -> None:
     bundle: dict = {"words": list(vectors.words), "vectors": m}
     if vectors.counts is not None:
         bundle["counts"] = torch.from_numpy(np.asarray(vectors.counts, dtype=np.int64))
+    tokenizer, lowercase = getattr(vectors, "tokenizer", None), getattr(vectors, "lowercase", None)
+    if tokenizer is not None or lowercase is not None:
+        bundle.update(tokenizer=tokenizer, lowercase=lowercase)
     with atomic_write(path) as f:
         torch.save(bundle, f)
 
@@ -290,6 +295,23 @@ def read_npy(path: str | os.PathLike, limit: int | None = None) -> Table:
     out = np.array(m[:len(words)], dtype=np.float32)
     _check_finite(out, npy, "row", 1)
     return words, out, counts
+
+
+def read_tokenization(path: str | os.PathLike) -> tuple[str | None, bool | None]:
+    """(tokenizer, lowercase) recorded with the vectors that `load(path)` reads: a run's config.json
+    or a torch bundle's keys; (None, None) for the formats that do not record them."""
+    path = Path(path)
+    if path.is_dir():
+        return RunFolder(path).tokenization()
+    if path.name == MODEL and (path.parent / VOCAB).exists():
+        return RunFolder(path.parent).tokenization()
+    if path.is_file():
+        with _open(path) as f:
+            if f.read(4) == b"PK\x03\x04":  # a torch file; load has read it already, so it loads
+                bundle = load_tensors(path)
+                if isinstance(bundle, dict):
+                    return checked(bundle.get("tokenizer"), bundle.get("lowercase"), str(path))
+    return None, None
 
 
 # --- reading: word2vec text and binary --------------------------------------------------

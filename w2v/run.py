@@ -27,6 +27,6 @@ class Run:
         return self.folder.path
 
     def vectors(self, which: str = "in") -> Vectors:
-        """The word vectors (which: in, out or sum = in + out)."""
+        """The word vectors (which: in, out or sum = in + out), with the run's tokenizer and lowercasing."""
         matrix = select_vectors(which, self.params.input, self.params.output, str(self.folder.path))
-        return Vectors(self.dictionary.words, matrix, self.dictionary.counts)
+        return Vectors(self.dictionary.words, matrix, self.dictionary.counts, *self.folder.tokenization())

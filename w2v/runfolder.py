@@ -16,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from w2v.dictionary import Dictionary, read_vocab_tsv
 from w2v.errors import UserError
 from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
 from w2v.parameters import Parameters
+from w2v.tokenization import of_run
 
 CONFIG = "config.json"
 VOCAB = "vocab.tsv"
@@ -290,6 +292,17 @@ class RunFolder:
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
             raise UserError(f"{self.path / CONFIG} is damaged (corpus raw_tokens): start the run again with --overwrite")
         return info
+
+    def tokenization(self) -> tuple[str | None, bool | None]:
+        """(tokenizer, lowercase) the run's text was read with; (None, None) when config.json does not
+        say (missing, unreadable: the vectors stay usable) or the run trained on Python sentences."""
+        if not (self.path / CONFIG).exists():
+            return None, None
+        try:
+            return of_run(self.read_meta(), str(self.path / CONFIG))
+        except UserError as e:
+            warnings.warn(f"{e}; the vectors do not know their tokenizer", stacklevel=2)
+            return None, None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         with atomic_write(self.path / CONFIG, "w") as f:

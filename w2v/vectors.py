@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 import numpy as np
 
 from w2v.errors import UserError
+from w2v.tokenization import checked, tokenize
 
 if TYPE_CHECKING:
     import torch
@@ -67,10 +68,16 @@ class Vectors:
       `restrict_vocab` (gensim 4.4 ignores it).
     - `topn=0` is an error (gensim returns []); unknown words in `n_similarity` are an
       error (gensim drops them silently).
+
+    `tokenizer` and `lowercase` say how the training text was split (w2v.corpus.make_tokenizer),
+    None when unknown: vectors from a run folder or our torch bundle know them, word2vec files
+    and .npy do not. `tokenize(text)` splits new text the same way.
     """
 
     def __init__(self, words: Sequence[str], matrix: "torch.Tensor | np.ndarray",
-                 counts: Sequence[int] | None = None) -> None:
+                 counts: Sequence[int] | None = None, tokenizer: str | None = None,
+                 lowercase: bool | None = None) -> None:
+        self.tokenizer, self.lowercase = checked(tokenizer, lowercase)
         self.words: list[str] = list(words)
         self._tensor: torch.Tensor | None = None
         self._array: np.ndarray = np.empty((0, 0), np.float32)
@@ -138,6 +145,14 @@ class Vectors:
 
     def __repr__(self) -> str:
         return f"Vectors({len(self)} words, dim={self.dim})"
+
+    def tokenize(self, text: str) -> list[str]:
+        """`text` split into tokens the way the training text was (its tokenizer and lowercasing).
+
+        A UserError when the vectors do not know their tokenizer: give it to the constructor or
+        set `tokenizer` and `lowercase`. Phrases joined by `--phrases` are not joined here.
+        """
+        return tokenize(text, self.tokenizer, self.lowercase)
 
     @property
     def dim(self) -> int:
@@ -433,16 +448,18 @@ class Vectors:
         """
         from w2v.runfolder import RunFolder
 
-        return cls(*RunFolder(run_dir).read_vectors(which=which))
+        folder = RunFolder(run_dir)
+        return cls(*folder.read_vectors(which=which), *folder.tokenization())
 
     def normalized(self) -> "Vectors":
         """A copy whose vectors have unit length."""
-        return Vectors(self.words, self._unit_array().copy(), self.counts)
+        return Vectors(self.words, self._unit_array().copy(), self.counts, self.tokenizer, self.lowercase)
 
     def head(self, n: int) -> "Vectors":
         """The first (most frequent) n words (sharing memory with these)."""
         matrix = self._tensor if self._tensor is not None else self._array
-        return Vectors(self.words[:n], matrix[:n], None if self.counts is None else self.counts[:n])
+        return Vectors(self.words[:n], matrix[:n], None if self.counts is None else self.counts[:n],
+                       self.tokenizer, self.lowercase)
 
     def save(self, path: str | os.PathLike, format: str = "torch") -> None:
         """Write in one of w2v.formats.FORMATS (text, binary, torch, npy, projector)."""
@@ -456,8 +473,11 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
 
     word2vec text and binary are detected from the content (header line optional for
     text); `binary=` forces one. `limit` keeps the first (most frequent) N words;
-    `which` (in | out | sum) applies to run folders only.
+    `which` (in | out | sum) applies to run folders only. Vectors from a run folder or a
+    torch bundle carry the tokenizer and lowercasing of their training (`Vectors.tokenize`).
     """
     from w2v.formats import load as _load
+    from w2v.formats import read_tokenization
 
-    return Vectors(*_load(path, limit=limit, which=which, binary=binary))
+    table = _load(path, limit=limit, which=which, binary=binary)
+    return Vectors(*table, *read_tokenization(path))
