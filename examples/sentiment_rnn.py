@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a clone without installing the package
     sys.path.insert(0, str(REPO))
 
-from w2v.corpus import TOKENIZERS, make_tokenizer  # noqa: E402
+from w2v.corpus import TOKENIZERS  # noqa: E402
 from w2v.pretrained import PretrainedEmbedding, embedding  # noqa: E402
 
 from w2v.resources import corpora_dir  # noqa: E402
@@ -175,8 +175,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--vectors", default="runs/default",
                    help="a w2v run folder, .pt bundle or word2vec text/binary file")
     p.add_argument("--reviews", type=Path, default=REVIEWS_ZIP, help="the movie_reviews zip")
-    p.add_argument("--tokenizer", default="default", choices=TOKENIZERS,
-                   help="tokenize reviews as the vectors were trained (lowercased)")
+    p.add_argument("--tokenizer", default=None, choices=TOKENIZERS,
+                   help="tokenizer for the reviews; default: the one the vectors were trained with "
+                   "(recorded in run folders and .pt bundles), else 'default', lowercased")
     p.add_argument("--max-len", type=int, default=400, help="tokens kept per review: its last ones")
     p.add_argument("--fine-tune", action="store_true",
                    help="train the embeddings with the model instead of freezing them")
@@ -239,8 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from w2v.vectors import load
 
     freeze = not args.fine_tune
-    trained = embedding(load(args.vectors), freeze=freeze)
-    reviews = read_reviews(args.reviews, make_tokenizer(args.tokenizer, lowercase=True))
+    vectors = load(args.vectors)
+    if args.tokenizer or vectors.tokenizer is None:  # word2vec files do not say how their text was split
+        vectors.tokenizer = args.tokenizer or "default"
+        vectors.lowercase = True if vectors.lowercase is None else vectors.lowercase
+    trained = embedding(vectors, freeze=freeze)
+    reviews = read_reviews(args.reviews, trained.tokenize)  # split as the vectors' training text was
     # The end of a review is where its verdict usually is, and the LSTM's last step
     # remembers recent tokens best: keep each review's last max_len tokens.
     reviews = [(tokens[-args.max_len:], label) for tokens, label in reviews]
