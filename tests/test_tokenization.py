@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 import w2v
+from clitools import cli
 from w2v.errors import UserError
 from w2v.pretrained import embedding
 from w2v.runfolder import CONFIG, IDS, MODEL, OFFSETS
@@ -116,8 +118,6 @@ def test_a_bad_tokenization_is_one_line(tmp_path: Path, tokenizer, lowercase, me
 
 
 def test_a_damaged_config_leaves_the_vectors_usable(runs, tmp_path: Path) -> None:
-    import shutil
-
     run = tmp_path / "run"
     shutil.copytree(runs["lower"], run)
     (run / CONFIG).write_text("{", encoding="utf-8")
@@ -127,3 +127,10 @@ def test_a_damaged_config_leaves_the_vectors_usable(runs, tmp_path: Path) -> Non
     (run / CONFIG).unlink()
     assert load(run).tokenizer is None
     assert json.loads((runs["lower"] / CONFIG).read_text())["config"]["tokenizer"] == "default"
+
+
+def test_w2v_export_to_torch_keeps_the_tokenization(runs, tmp_path: Path) -> None:
+    code, out = cli("export", runs["cased"], "--format", "torch", "--normalize", "-o", tmp_path / "v.pt")
+    assert code == 0, out
+    bundle = torch.load(tmp_path / "v.pt", weights_only=True)
+    assert (bundle["tokenizer"], bundle["lowercase"]) == ("default", False)

@@ -340,7 +340,7 @@ def export(vectors_path: str, fmt: str | None, output: str, which: str, limit: i
 
     \b
     text, binary  word2vec C's formats (gensim, fastText and others read them)
-    torch         {"words", "counts", "vectors"}, loads with torch.load(weights_only=True)
+    torch         {"words", "counts", "vectors", "tokenizer", "lowercase"}, loads with torch.load(weights_only=True)
     npy           PATH.npy (float32 [V, d]) and PATH.vocab.tsv (word<TAB>count)
     projector     a TensorBoard folder: tensorboard --logdir PATH, Projector tab
     """
