@@ -15,19 +15,21 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
 import numpy as np
-import torch
 
 from w2v.dictionary import read_vocab_tsv, vocab_tsv_bytes
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, atomic_writes, temporary_name, write_failure
-from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
+from w2v.runfolder import MODEL, VOCAB, RunFolder, load_arrays
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where a writer needs it: reading vectors for a query never loads it
+    import torch
+
     from w2v.vectors import Vectors
 
 FORMATS = ("text", "binary", "torch", "npy", "projector")
@@ -38,7 +40,7 @@ _MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not on
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
 _TEXT_BREAKERS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
 # words, float32 matrix [V, d] (numpy or torch), counts or None
-Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
+Table = tuple[list[str], Union[np.ndarray, "torch.Tensor"], Optional[np.ndarray]]
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -97,6 +99,8 @@ def write_torch(vectors: "Vectors", path: str | os.PathLike) -> None:
 
     Only tensors, lists and strings: `torch.load(path, weights_only=True)` reads it.
     """
+    import torch
+
     m = vectors.matrix
     if m.storage_offset() or m.untyped_storage().nbytes() != m.numel() * 4 or not m.is_contiguous():
         m = m.contiguous().clone()  # torch.save writes a view's whole storage
@@ -210,50 +214,47 @@ def _check_finite(m: np.ndarray, path: Path, where: str, first: int) -> None:
         raise UserError(f"{path}, {where} {first + int(bad[0])}: a value is nan or infinite")
 
 
-_REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+def _check_matrix(m: object, path: Path, key: str) -> np.ndarray:
+    """A dense, real, 2-d tensor with its data in the file; anything else is refused before it is used.
 
-
-def _check_matrix(m: object, path: Path, key: str) -> torch.Tensor:
-    """A dense, real, 2-d tensor with its data in the file; anything else is refused before it is used."""
-    if not isinstance(m, torch.Tensor):
+    load_arrays gives arrays for dense tensors; a tensor still a tensor is one numpy cannot hold.
+    """
+    if isinstance(m, np.ndarray):
+        if m.dtype.kind != "f":
+            raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
+        if m.ndim != 2:
+            raise UserError(f"{path}: '{key}' has {m.ndim} dimensions ({m.shape}); expected a 2-d matrix")
+        return m
+    torch = sys.modules.get("torch")  # not imported means m cannot be a tensor
+    if torch is None or not isinstance(m, torch.Tensor):
         raise UserError(f"{path}: '{key}' is a {type(m).__name__}, not a tensor")
     if m.is_meta:
         raise UserError(f"{path}: '{key}' is a meta tensor (a shape without data); expected a dense tensor of numbers")
     if m.layout != torch.strided or m.device.type != "cpu":
         raise UserError(f"{path}: '{key}' is a {m.layout} tensor on {m.device}; expected a dense tensor of numbers")
-    if m.dtype not in _REAL_DTYPES:
-        raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
-    if m.dim() != 2:
-        raise UserError(f"{path}: '{key}' has {m.dim()} dimensions ({tuple(m.shape)}); expected a 2-d matrix")
-    return m
-
-
-def _check_finite_tensor(m: torch.Tensor, path: Path, where: str) -> None:
-    bad = torch.nonzero(~torch.isfinite(m).all(dim=1))
-    if len(bad):
-        raise UserError(f"{path}, {where} {int(bad[0]) + 1}: a value is nan or infinite")
+    # dense, on the CPU, yet not made an array: a dtype numpy lacks (complex32, float8, quantized)
+    raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
 
 
 def _counts(counts: object, n: int, path: Path) -> np.ndarray:
     """The first n counts of a bundle: a 1-d integer tensor (what write_torch writes) or a list of ints."""
     if isinstance(counts, (list, tuple)) and all(isinstance(c, int) for c in counts[:n]) and len(counts) >= n:
         return np.asarray(counts[:n], dtype=np.int64)
-    if not isinstance(counts, torch.Tensor) or counts.layout != torch.strided or counts.is_meta \
-            or counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype.is_complex or counts.shape[0] < n:
+    if not isinstance(counts, np.ndarray) or counts.ndim != 1 or counts.dtype.kind not in "iub" or counts.shape[0] < n:
         raise UserError(f"{path}: 'counts' is not a 1-d tensor of integers, one per word")
-    return counts[:n].numpy().astype(np.int64)
+    return counts[:n].astype(np.int64)
 
 
 def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Table:
     """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
     path = Path(path)
-    obj = load_tensors(path)
+    obj = load_arrays(path)
     if isinstance(obj, dict) and "input" in obj and (path.parent / VOCAB).exists():
         for key in ("input", "output"):
             if key == "input" or (which != "in" and obj.get(key) is not None):
                 _check_matrix(obj[key], path, key)
         words, m, counts = RunFolder(path.parent).read_vectors(which=which, limit=limit)
-        _check_finite_tensor(torch.as_tensor(m), path, "row")
+        _check_finite(m, path, "row", 1)
         return words, m, counts
     if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
         raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
@@ -267,8 +268,8 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
     counts = obj.get("counts")
     if counts is not None:
         counts = _counts(counts, len(words), path)
-    m = m[:len(words)].to(torch.float32, copy=True)  # copied out of the mapped file
-    _check_finite_tensor(m, path, "row")
+    m = np.asarray(m[:len(words)], dtype=np.float32)  # float32 stays mapped from the file
+    _check_finite(m, path, "row", 1)
     return words, m, counts
 
 
