@@ -473,9 +473,9 @@ def _saved(v: Vectors, path: Path) -> Path:
 # --- I: compressed word2vec files and gensim pickles -----------------------------------------------
 
 
-@pytest.mark.parametrize("name, tool", [("v.txt.gz", "gunzip -k"), ("v.bin.gz", "gunzip -k")])
+@pytest.mark.parametrize("name, tool", [("v.txt.bz2", "bunzip2 -k"), ("v.bin.xz", "unxz -k"), ("v.zst", "unzstd")])
 def test_compressed_word2vec_files_say_how_to_decompress(tmp_path: Path, name: str, tool: str) -> None:
-    (tmp_path / name).write_bytes(gzip.compress(b"2 1\na 1\nb 2\n"))
+    (tmp_path / name).write_bytes(gzip.compress(b"2 1\na 1\nb 2\n"))  # only the name matters; .gz is read
     one_line_error(*cli("similar", tmp_path / name, "a"), "compressed files are not read directly",
                    f"{tool} {tmp_path / name}")
 

@@ -12,11 +12,13 @@ refuse malformed input with a one-line UserError naming the file and line (or ro
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import shutil
 import sys
 import warnings
+import zlib
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
@@ -322,11 +324,39 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_size(path: Path, rows: int, d: int, row_bytes: int, available: int) -> None:
-    # A header is a claim: refuse before allocating rows * d floats if the file cannot hold them.
-    if rows * row_bytes > available:
-        raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
-                        f"{available} bytes after it can hold (truncated file or wrong header)")
+class _Rows:
+    """The matrix a header declares, filled row by row.
+
+    A header is a claim. In a file, rows * d floats are allocated at once after checking
+    that the bytes after the header can hold them; in a stream (a .gz, whose decompressed
+    size is unknown) the matrix starts small and doubles as rows arrive, so memory follows
+    the data actually read, and a short stream ends in the reader's "truncated" error.
+    """
+
+    _FIRST_BYTES = 1 << 22  # a stream's first allocation
+
+    def __init__(self, path: Path, rows: int, d: int, row_bytes: int, available: int | None) -> None:
+        if available is not None and rows * row_bytes > available:
+            raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
+                            f"{available} bytes after it can hold (truncated file or wrong header)")
+        self.path, self.declared, self.d = path, rows, d
+        first = rows if available is not None else min(rows, max(1, self._FIRST_BYTES // (4 * d)))
+        self.matrix = self._allocate(first)
+
+    def _allocate(self, rows: int) -> np.ndarray:
+        try:
+            return np.empty((rows, self.d), dtype=np.float32)
+        except (MemoryError, ValueError):
+            raise UserError(f"{self.path}: the header declares {self.declared} words of {self.d} numbers, "
+                            "more than memory can hold") from None
+
+    def row(self, i: int) -> np.ndarray:
+        """Row i to fill; rows are filled in order."""
+        if i == len(self.matrix):
+            grown = self._allocate(min(self.declared, 2 * i))
+            grown[:i] = self.matrix
+            self.matrix = grown
+        return self.matrix[i]
 
 
 def _parse_text_row(line: bytes, d: int, out: np.ndarray, path: Path, lineno: int, utf8: _BadUtf8) -> str:
@@ -353,7 +383,7 @@ def _is_number(s: str) -> bool:
 
 
 def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] | None,
-               size: int, limit: int | None) -> Table:
+               size: int | None, limit: int | None) -> Table:
     utf8 = _BadUtf8(path)
     if header is None:  # no header: count the rows first so the matrix is allocated once
         probe = utf8.decode(first, "line 1").rstrip().split(" ")
@@ -369,8 +399,7 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
             raise UserError(f"{path}, line 1: dimension must be at least 1")
         lineno0 = 1
     n = total if limit is None else min(total, limit)
-    _check_size(path, n, d, 2 * d + 1, size - (len(first) if header else 0))
-    m = np.empty((n, d), dtype=np.float32)
+    rows = _Rows(path, n, d, 2 * d + 1, None if size is None else size - (len(first) if header else 0))
     words: list[str] = []
     lines = enumerate(f, lineno0 + 1)
     while len(words) < n:
@@ -378,25 +407,24 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
         if lineno is None:
             raise UserError(f"{path}: truncated: the header declares {total} words but the file ends "
                             f"after {len(words)}")
-        words.append(_parse_text_row(line, d, m[len(words)], path, lineno, utf8))
+        words.append(_parse_text_row(line, d, rows.row(len(words)), path, lineno, utf8))
     if n == total:
         for lineno, line in lines:
             if line.strip():
                 raise UserError(f"{path}, line {lineno}: more rows than the {total} the header declares")
-    _check_finite(m, path, "line", lineno0 + 1)
+    _check_finite(rows.matrix, path, "line", lineno0 + 1)
     utf8.report()
-    return words, m, None
+    return words, rows.matrix, None
 
 
-def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, offset: int,
+def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int | None, offset: int,
                  limit: int | None) -> Table:
     total, d = header
     if d < 1:
         raise UserError(f"{path}, line 1: dimension must be at least 1")
     n = total if limit is None else min(total, limit)
     vec_bytes = 4 * d
-    _check_size(path, n, d, vec_bytes + 2, size - offset)
-    m = np.empty((n, d), dtype=np.float32)
+    rows = _Rows(path, n, d, vec_bytes + 2, None if size is None else size - offset)
     words: list[str] = []
     utf8 = _BadUtf8(path)
     buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes)
@@ -419,42 +447,68 @@ def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, o
         if not raw:
             raise UserError(f"{path}, word {i + 1} (byte {offset + pos}): empty word")
         words.append(utf8.decode(raw, f"word {i + 1}"))
-        m[i] = np.frombuffer(buf, dtype="<f4", count=d, offset=sp + 1)
+        rows.row(i)[:] = np.frombuffer(buf, dtype="<f4", count=d, offset=sp + 1)
         pos = sp + 1 + vec_bytes
     if n == total and (buf[pos:].strip() or f.read(1 << 16).strip()):
         raise UserError(f"{path}: more data after the {total} words the header declares")
-    _check_finite(m, path, "word", 1)
+    _check_finite(rows.matrix, path, "word", 1)
     utf8.report()
-    return words, m, None
+    return words, rows.matrix, None
 
 
 def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: bool | None = None) -> Table:
     """A word2vec text or binary file (gensim, fastText .vec and word2vec C files included).
 
     binary=None detects the format: text if the bytes after the header hold no control
-    characters. Text may lack the "V d" header line.
+    characters. Text may lack the "V d" header line. A .gz file is read as the gzip'd form
+    of either, as gensim reads it.
     """
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise UserError(f"{path}: empty file")
-    with _open(path) as f:
-        first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
-        header = _parse_header(first)
-        if header is None and len(first.split()) < 2:
-            raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
-        if binary is None:
-            sample = f.read(1 << 16)
-            binary = header is not None and any(b in _CONTROL for b in sample)
-            f.seek(len(first))
-        if binary:
-            if header is None:
-                raise UserError(f"{path}, line 1: a binary word2vec file must start with 'count dimension'")
-            return _read_binary(f, path, header, size, len(first), limit)
-        return _read_text(f, path, first, header, size, limit)
+    if path.suffix != ".gz":
+        with _open(path) as f:
+            return _read_word2vec(f, path, size, limit, binary)
+    with _open(path) as raw, gzip.GzipFile(fileobj=raw) as f:
+        try:
+            return _read_word2vec(f, path, None, limit, binary)
+        except (OSError, EOFError, zlib.error) as e:  # not gzip, damaged or cut short (BadGzipFile is an OSError)
+            raise UserError(f"{path} is not a valid gzip file: {' '.join(str(e).split()) or type(e).__name__}") from None
+
+
+def _read_word2vec(f: IO[bytes], path: Path, size: int | None, limit: int | None, binary: bool | None) -> Table:
+    """read_word2vec on an open file of `size` bytes, or a stream (size None) that can seek back a little."""
+    first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
+    if not first:
+        raise UserError(f"{path}: empty file")
+    header = _parse_header(first)
+    if header is None and len(first.split()) < 2:
+        raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
+    if binary is None:
+        sample = f.read(1 << 16)
+        binary = header is not None and any(b in _CONTROL for b in sample)
+        f.seek(len(first))
+    if binary:
+        if header is None:
+            raise UserError(f"{path}, line 1: a binary word2vec file must start with 'count dimension'")
+        return _read_binary(f, path, header, size, len(first), limit)
+    return _read_text(f, path, first, header, size, limit)
 
 
 # --- reading: dispatch -------------------------------------------------------------------
+
+def _refuse_gzipped_bundle(path: Path) -> None:
+    """A gzip'd .pt, .npy or pickle would reach the word2vec parser as noise: say what it is instead."""
+    with _open(path) as raw, gzip.GzipFile(fileobj=raw) as f:
+        try:
+            magic = f.read(6)
+        except (OSError, EOFError, zlib.error):
+            return  # read_word2vec explains
+    if magic.startswith(b"PK\x03\x04") or magic == b"\x93NUMPY" or magic[:1] == b"\x80":
+        raise UserError(f"{path} holds a torch, numpy or pickle file, which w2v reads only uncompressed: "
+                        f"gunzip -k {path}")
+
 
 def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
          binary: bool | None = None) -> Table:
@@ -475,11 +529,14 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
     if which != "in" and not (path.name == MODEL and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
-    if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
-        tool = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
+    if path.suffix in (".bz2", ".xz", ".zip", ".zst"):
+        tool = {".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
         raise UserError(f"{path}: compressed files are not read directly; decompress it first: {tool} {path}")
     if not path.is_file():  # a FIFO or device: the readers need the size and seek back
         raise UserError(f"{path} is not a regular file; save the vectors to a file first")
+    if path.suffix == ".gz":  # word2vec text or binary, gzip'd (what gensim reads); not our .pt or .npy
+        _refuse_gzipped_bundle(path)
+        return read_word2vec(path, limit, binary)
     with _open(path) as f:
         magic = f.read(6)
     if magic[:1] == b"\x80" and magic[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
