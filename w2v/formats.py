@@ -329,8 +329,9 @@ class _Rows:
 
     A header is a claim. In a file, rows * d floats are allocated at once after checking
     that the bytes after the header can hold them; in a stream (a .gz, whose decompressed
-    size is unknown) the matrix starts small and doubles as rows arrive, so memory follows
-    the data actually read, and a short stream ends in the reader's "truncated" error.
+    size is unknown) nothing is allocated until a row has been read whole, then the matrix
+    grows (doubling) as rows arrive, so memory follows the data actually read, and a short
+    stream ends in the reader's "truncated" error.
     """
 
     _FIRST_BYTES = 1 << 22  # a stream's first allocation
@@ -340,8 +341,7 @@ class _Rows:
             raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
                             f"{available} bytes after it can hold (truncated file or wrong header)")
         self.path, self.declared, self.d = path, rows, d
-        first = rows if available is not None else min(rows, max(1, self._FIRST_BYTES // (4 * d)))
-        self.matrix = self._allocate(first)
+        self.matrix = self._allocate(rows if available is not None else 0)
 
     def _allocate(self, rows: int) -> np.ndarray:
         try:
@@ -351,22 +351,23 @@ class _Rows:
                             "more than memory can hold") from None
 
     def row(self, i: int) -> np.ndarray:
-        """Row i to fill; rows are filled in order."""
+        """Row i to fill, asked for once its data has been read; rows are filled in order."""
         if i == len(self.matrix):
-            grown = self._allocate(min(self.declared, 2 * i))
+            grown = self._allocate(min(self.declared, max(2 * i, self._FIRST_BYTES // (4 * self.d), 1)))
             grown[:i] = self.matrix
             self.matrix = grown
         return self.matrix[i]
 
 
-def _parse_text_row(line: bytes, d: int, out: np.ndarray, path: Path, lineno: int, utf8: _BadUtf8) -> str:
+def _parse_text_row(line: bytes, d: int, rows: _Rows, i: int, path: Path, lineno: int, utf8: _BadUtf8) -> str:
+    """Parse a line into row i of `rows`; returns the word."""
     parts = utf8.decode(line, f"line {lineno}").rstrip().split(" ")
     if not parts[0]:
         raise UserError(f"{path}, line {lineno}: {'empty line' if len(parts) == 1 else 'no word before the numbers'}")
     if len(parts) != d + 1:
         raise UserError(f"{path}, line {lineno}: expected a word and {d} numbers, found {len(parts) - 1} numbers")
     try:
-        out[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
+        rows.row(i)[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
     except ValueError:
         bad = next(p for p in parts[1:] if not _is_number(p))
         shown = repr(bad[:40]) + ("..." if len(bad) > 40 else "")
@@ -407,7 +408,7 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
         if lineno is None:
             raise UserError(f"{path}: truncated: the header declares {total} words but the file ends "
                             f"after {len(words)}")
-        words.append(_parse_text_row(line, d, rows.row(len(words)), path, lineno, utf8))
+        words.append(_parse_text_row(line, d, rows, len(words), path, lineno, utf8))
     if n == total:
         for lineno, line in lines:
             if line.strip():
@@ -427,7 +428,8 @@ def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int | 
     rows = _Rows(path, n, d, vec_bytes + 2, None if size is None else size - offset)
     words: list[str] = []
     utf8 = _BadUtf8(path)
-    buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes)
+    # A stream's reads stay small whatever d the header claims: the bytes must arrive first.
+    buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes) if size is not None else 1 << 22
     for i in range(n):
         while True:
             sp = buf.find(b" ", pos)
