@@ -115,6 +115,7 @@ def _with_data_pkl(source: Path, target: Path, data_pkl: bytes) -> None:
             zout.writestr(info.filename, data_pkl if info.filename.endswith("/data.pkl") else zin.read(info))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch.load notes protocol 4
 def test_a_hostile_pickle_is_refused_without_running(runs: dict[str, Path], tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     run = tmp_path / "run"
