@@ -179,9 +179,9 @@ def test_binary_without_word_separator_and_forced_modes(tmp_path: Path) -> None:
 def test_other_inputs_are_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not found"):
         load(tmp_path / "missing.txt")
-    (tmp_path / "v.txt.gz").write_bytes(b"\x1f\x8b")
-    with pytest.raises(UserError, match="decompress it first"):
-        load(tmp_path / "v.txt.gz")
+    (tmp_path / "v.txt.bz2").write_bytes(b"BZh9")
+    with pytest.raises(UserError, match="decompress it first: bunzip2 -k"):
+        load(tmp_path / "v.txt.bz2")
     with pytest.raises(UserError, match="not a training run"):
         load(tmp_path)
     torch.save({"something": torch.ones(2)}, tmp_path / "other.pt")

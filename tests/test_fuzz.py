@@ -60,7 +60,7 @@ def _read_vectors(data: bytes, name: str) -> None:
 
 @FUZZ
 @given(data=st.binary(max_size=2000), prefix=st.sampled_from([b"", b"PK\x03\x04", b"\x93NUMPY", b"2 3\n"]),
-       name=st.sampled_from(["v.txt", "v.bin", "v.vec", "v", "v.npy", "v.pt"]))
+       name=st.sampled_from(["v.txt", "v.bin", "v.vec", "v", "v.npy", "v.pt", "v.txt.gz"]))
 def test_vectors_loader_on_random_bytes(data: bytes, prefix: bytes, name: str) -> None:
     _read_vectors(prefix + data, name)
 
@@ -69,6 +69,12 @@ def test_vectors_loader_on_random_bytes(data: bytes, prefix: bytes, name: str) -
 @given(base=st.sampled_from(_VECTORS), edits=_edits, name=st.sampled_from(["v.txt", "v.bin"]))
 def test_vectors_loader_on_damaged_files(base: bytes, edits: list, name: str) -> None:
     _read_vectors(_mutate(base, edits), name)
+
+
+@FUZZ
+@given(base=st.sampled_from(_VECTORS), edits=_edits, name=st.sampled_from(["v.txt.gz", "v.bin.gz"]))
+def test_gzipped_vectors_loader_on_damaged_archives(base: bytes, edits: list, name: str) -> None:
+    _read_vectors(_mutate(gzip.compress(base), edits), name)
 
 
 _COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress, "": lambda b: b}

@@ -71,7 +71,7 @@ def phrases(paths: Sequence[str] | None = None, out: str | None = None, *, text_
 
 
 def load(path: str, limit: int | None = None, **options: Any):
-    """Load vectors from a run folder, our .pt / .npy exports, or word2vec text/binary files."""
+    """Load vectors from a run folder, our .pt / .npy exports, or word2vec text/binary files (.gz too)."""
     from w2v.vectors import load as _load
 
     return _load(path, limit=limit, **options)

@@ -12,23 +12,27 @@ refuse malformed input with a one-line UserError naming the file and line (or ro
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import re
 import shutil
+import sys
 import warnings
+import zlib
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional, Union
 
 import numpy as np
-import torch
 
 from w2v.dictionary import read_vocab_tsv, vocab_tsv_bytes
 from w2v.errors import UserError
 from w2v.fileio import atomic_write, atomic_writes, temporary_name, write_failure
-from w2v.runfolder import MODEL, VOCAB, RunFolder, load_tensors
+from w2v.runfolder import MODEL, VOCAB, RunFolder, load_arrays
 from w2v.tokenization import checked
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch is imported where a writer needs it: reading vectors for a query never loads it
+    import torch
+
     from w2v.vectors import Vectors
 
 FORMATS = ("text", "binary", "torch", "npy", "projector")
@@ -39,7 +43,7 @@ _MAX_WORD_BYTES = 100_000  # a longer "word" in a binary file means it is not on
 _CONTROL = bytes(b for b in range(32) if b not in b"\t\n\r")
 _TEXT_BREAKERS = re.compile("[" + re.escape(_CONTROL.decode()) + "]")
 # words, float32 matrix [V, d] (numpy or torch), counts or None
-Table = tuple[list[str], Union[np.ndarray, torch.Tensor], Optional[np.ndarray]]
+Table = tuple[list[str], Union[np.ndarray, "torch.Tensor"], Optional[np.ndarray]]
 
 
 # --- writing -----------------------------------------------------------------------------
@@ -99,6 +103,8 @@ def write_torch(vectors: "Vectors", path: str | os.PathLike) -> None:
 
     Only tensors, lists, strings and bools: `torch.load(path, weights_only=True)` reads it.
     """
+    import torch
+
     m = vectors.matrix
     if m.storage_offset() or m.untyped_storage().nbytes() != m.numel() * 4 or not m.is_contiguous():
         m = m.contiguous().clone()  # torch.save writes a view's whole storage
@@ -215,50 +221,47 @@ def _check_finite(m: np.ndarray, path: Path, where: str, first: int) -> None:
         raise UserError(f"{path}, {where} {first + int(bad[0])}: a value is nan or infinite")
 
 
-_REAL_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+def _check_matrix(m: object, path: Path, key: str) -> np.ndarray:
+    """A dense, real, 2-d tensor with its data in the file; anything else is refused before it is used.
 
-
-def _check_matrix(m: object, path: Path, key: str) -> torch.Tensor:
-    """A dense, real, 2-d tensor with its data in the file; anything else is refused before it is used."""
-    if not isinstance(m, torch.Tensor):
+    load_arrays gives arrays for dense tensors; a tensor still a tensor is one numpy cannot hold.
+    """
+    if isinstance(m, np.ndarray):
+        if m.dtype.kind != "f":
+            raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
+        if m.ndim != 2:
+            raise UserError(f"{path}: '{key}' has {m.ndim} dimensions ({m.shape}); expected a 2-d matrix")
+        return m
+    torch = sys.modules.get("torch")  # not imported means m cannot be a tensor
+    if torch is None or not isinstance(m, torch.Tensor):
         raise UserError(f"{path}: '{key}' is a {type(m).__name__}, not a tensor")
     if m.is_meta:
         raise UserError(f"{path}: '{key}' is a meta tensor (a shape without data); expected a dense tensor of numbers")
     if m.layout != torch.strided or m.device.type != "cpu":
         raise UserError(f"{path}: '{key}' is a {m.layout} tensor on {m.device}; expected a dense tensor of numbers")
-    if m.dtype not in _REAL_DTYPES:
-        raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
-    if m.dim() != 2:
-        raise UserError(f"{path}: '{key}' has {m.dim()} dimensions ({tuple(m.shape)}); expected a 2-d matrix")
-    return m
-
-
-def _check_finite_tensor(m: torch.Tensor, path: Path, where: str) -> None:
-    bad = torch.nonzero(~torch.isfinite(m).all(dim=1))
-    if len(bad):
-        raise UserError(f"{path}, {where} {int(bad[0]) + 1}: a value is nan or infinite")
+    # dense, on the CPU, yet not made an array: a dtype numpy lacks (complex32, float8, quantized)
+    raise UserError(f"{path}: '{key}' holds {m.dtype}; expected floating-point numbers")
 
 
 def _counts(counts: object, n: int, path: Path) -> np.ndarray:
     """The first n counts of a bundle: a 1-d integer tensor (what write_torch writes) or a list of ints."""
     if isinstance(counts, (list, tuple)) and all(isinstance(c, int) for c in counts[:n]) and len(counts) >= n:
         return np.asarray(counts[:n], dtype=np.int64)
-    if not isinstance(counts, torch.Tensor) or counts.layout != torch.strided or counts.is_meta \
-            or counts.dim() != 1 or counts.dtype.is_floating_point or counts.dtype.is_complex or counts.shape[0] < n:
+    if not isinstance(counts, np.ndarray) or counts.ndim != 1 or counts.dtype.kind not in "iub" or counts.shape[0] < n:
         raise UserError(f"{path}: 'counts' is not a 1-d tensor of integers, one per word")
-    return counts[:n].numpy().astype(np.int64)
+    return counts[:n].astype(np.int64)
 
 
 def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "in") -> Table:
     """Our bundle; a run's model.pt is read together with the vocab.tsv beside it."""
     path = Path(path)
-    obj = load_tensors(path)
+    obj = load_arrays(path)
     if isinstance(obj, dict) and "input" in obj and (path.parent / VOCAB).exists():
         for key in ("input", "output"):
             if key == "input" or (which != "in" and obj.get(key) is not None):
                 _check_matrix(obj[key], path, key)
         words, m, counts = RunFolder(path.parent).read_vectors(which=which, limit=limit)
-        _check_finite_tensor(torch.as_tensor(m), path, "row")
+        _check_finite(m, path, "row", 1)
         return words, m, counts
     if not isinstance(obj, dict) or "words" not in obj or "vectors" not in obj:
         raise UserError(f"{path}: not a w2v vectors bundle (expected keys 'words' and 'vectors')")
@@ -272,8 +275,8 @@ def read_torch(path: str | os.PathLike, limit: int | None = None, which: str = "
     counts = obj.get("counts")
     if counts is not None:
         counts = _counts(counts, len(words), path)
-    m = m[:len(words)].to(torch.float32, copy=True)  # copied out of the mapped file
-    _check_finite_tensor(m, path, "row")
+    m = np.asarray(m[:len(words)], dtype=np.float32)  # float32 stays mapped from the file
+    _check_finite(m, path, "row", 1)
     return words, m, counts
 
 
@@ -308,7 +311,7 @@ def read_tokenization(path: str | os.PathLike) -> tuple[str | None, bool | None]
     if path.is_file():
         with _open(path) as f:
             if f.read(4) == b"PK\x03\x04":  # a torch file; load has read it already, so it loads
-                bundle = load_tensors(path)
+                bundle = load_arrays(path)
                 if isinstance(bundle, dict):
                     return checked(bundle.get("tokenizer"), bundle.get("lowercase"), str(path))
     return None, None
@@ -343,21 +346,50 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_size(path: Path, rows: int, d: int, row_bytes: int, available: int) -> None:
-    # A header is a claim: refuse before allocating rows * d floats if the file cannot hold them.
-    if rows * row_bytes > available:
-        raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
-                        f"{available} bytes after it can hold (truncated file or wrong header)")
+class _Rows:
+    """The matrix a header declares, filled row by row.
+
+    A header is a claim. In a file, rows * d floats are allocated at once after checking
+    that the bytes after the header can hold them; in a stream (a .gz, whose decompressed
+    size is unknown) nothing is allocated until a row has been read whole, then the matrix
+    grows (doubling) as rows arrive, so memory follows the data actually read, and a short
+    stream ends in the reader's "truncated" error.
+    """
+
+    _FIRST_BYTES = 1 << 22  # a stream's first allocation
+
+    def __init__(self, path: Path, rows: int, d: int, row_bytes: int, available: int | None) -> None:
+        if available is not None and rows * row_bytes > available:
+            raise UserError(f"{path}: the header declares {rows} words of {d} numbers, more than the "
+                            f"{available} bytes after it can hold (truncated file or wrong header)")
+        self.path, self.declared, self.d = path, rows, d
+        self.matrix = self._allocate(rows if available is not None else 0)
+
+    def _allocate(self, rows: int) -> np.ndarray:
+        try:
+            return np.empty((rows, self.d), dtype=np.float32)
+        except (MemoryError, ValueError):
+            raise UserError(f"{self.path}: the header declares {self.declared} words of {self.d} numbers, "
+                            "more than memory can hold") from None
+
+    def row(self, i: int) -> np.ndarray:
+        """Row i to fill, asked for once its data has been read; rows are filled in order."""
+        if i == len(self.matrix):
+            grown = self._allocate(min(self.declared, max(2 * i, self._FIRST_BYTES // (4 * self.d), 1)))
+            grown[:i] = self.matrix
+            self.matrix = grown
+        return self.matrix[i]
 
 
-def _parse_text_row(line: bytes, d: int, out: np.ndarray, path: Path, lineno: int, utf8: _BadUtf8) -> str:
+def _parse_text_row(line: bytes, d: int, rows: _Rows, i: int, path: Path, lineno: int, utf8: _BadUtf8) -> str:
+    """Parse a line into row i of `rows`; returns the word."""
     parts = utf8.decode(line, f"line {lineno}").rstrip().split(" ")
     if not parts[0]:
         raise UserError(f"{path}, line {lineno}: {'empty line' if len(parts) == 1 else 'no word before the numbers'}")
     if len(parts) != d + 1:
         raise UserError(f"{path}, line {lineno}: expected a word and {d} numbers, found {len(parts) - 1} numbers")
     try:
-        out[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
+        rows.row(i)[:] = parts[1:]  # numpy parses the strings straight into the preallocated row
     except ValueError:
         bad = next(p for p in parts[1:] if not _is_number(p))
         shown = repr(bad[:40]) + ("..." if len(bad) > 40 else "")
@@ -374,7 +406,7 @@ def _is_number(s: str) -> bool:
 
 
 def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] | None,
-               size: int, limit: int | None) -> Table:
+               size: int | None, limit: int | None) -> Table:
     utf8 = _BadUtf8(path)
     if header is None:  # no header: count the rows first so the matrix is allocated once
         probe = utf8.decode(first, "line 1").rstrip().split(" ")
@@ -390,8 +422,7 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
             raise UserError(f"{path}, line 1: dimension must be at least 1")
         lineno0 = 1
     n = total if limit is None else min(total, limit)
-    _check_size(path, n, d, 2 * d + 1, size - (len(first) if header else 0))
-    m = np.empty((n, d), dtype=np.float32)
+    rows = _Rows(path, n, d, 2 * d + 1, None if size is None else size - (len(first) if header else 0))
     words: list[str] = []
     lines = enumerate(f, lineno0 + 1)
     while len(words) < n:
@@ -399,28 +430,28 @@ def _read_text(f: IO[bytes], path: Path, first: bytes, header: tuple[int, int] |
         if lineno is None:
             raise UserError(f"{path}: truncated: the header declares {total} words but the file ends "
                             f"after {len(words)}")
-        words.append(_parse_text_row(line, d, m[len(words)], path, lineno, utf8))
+        words.append(_parse_text_row(line, d, rows, len(words), path, lineno, utf8))
     if n == total:
         for lineno, line in lines:
             if line.strip():
                 raise UserError(f"{path}, line {lineno}: more rows than the {total} the header declares")
-    _check_finite(m, path, "line", lineno0 + 1)
+    _check_finite(rows.matrix, path, "line", lineno0 + 1)
     utf8.report()
-    return words, m, None
+    return words, rows.matrix, None
 
 
-def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, offset: int,
+def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int | None, offset: int,
                  limit: int | None) -> Table:
     total, d = header
     if d < 1:
         raise UserError(f"{path}, line 1: dimension must be at least 1")
     n = total if limit is None else min(total, limit)
     vec_bytes = 4 * d
-    _check_size(path, n, d, vec_bytes + 2, size - offset)
-    m = np.empty((n, d), dtype=np.float32)
+    rows = _Rows(path, n, d, vec_bytes + 2, None if size is None else size - offset)
     words: list[str] = []
     utf8 = _BadUtf8(path)
-    buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes)
+    # A stream's reads stay small whatever d the header claims: the bytes must arrive first.
+    buf, pos, chunk = b"", 0, max(1 << 20, 2 * vec_bytes) if size is not None else 1 << 22
     for i in range(n):
         while True:
             sp = buf.find(b" ", pos)
@@ -440,42 +471,68 @@ def _read_binary(f: IO[bytes], path: Path, header: tuple[int, int], size: int, o
         if not raw:
             raise UserError(f"{path}, word {i + 1} (byte {offset + pos}): empty word")
         words.append(utf8.decode(raw, f"word {i + 1}"))
-        m[i] = np.frombuffer(buf, dtype="<f4", count=d, offset=sp + 1)
+        rows.row(i)[:] = np.frombuffer(buf, dtype="<f4", count=d, offset=sp + 1)
         pos = sp + 1 + vec_bytes
     if n == total and (buf[pos:].strip() or f.read(1 << 16).strip()):
         raise UserError(f"{path}: more data after the {total} words the header declares")
-    _check_finite(m, path, "word", 1)
+    _check_finite(rows.matrix, path, "word", 1)
     utf8.report()
-    return words, m, None
+    return words, rows.matrix, None
 
 
 def read_word2vec(path: str | os.PathLike, limit: int | None = None, binary: bool | None = None) -> Table:
     """A word2vec text or binary file (gensim, fastText .vec and word2vec C files included).
 
     binary=None detects the format: text if the bytes after the header hold no control
-    characters. Text may lack the "V d" header line.
+    characters. Text may lack the "V d" header line. A .gz file is read as the gzip'd form
+    of either, as gensim reads it.
     """
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise UserError(f"{path}: empty file")
-    with _open(path) as f:
-        first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
-        header = _parse_header(first)
-        if header is None and len(first.split()) < 2:
-            raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
-        if binary is None:
-            sample = f.read(1 << 16)
-            binary = header is not None and any(b in _CONTROL for b in sample)
-            f.seek(len(first))
-        if binary:
-            if header is None:
-                raise UserError(f"{path}, line 1: a binary word2vec file must start with 'count dimension'")
-            return _read_binary(f, path, header, size, len(first), limit)
-        return _read_text(f, path, first, header, size, limit)
+    if path.suffix != ".gz":
+        with _open(path) as f:
+            return _read_word2vec(f, path, size, limit, binary)
+    with _open(path) as raw, gzip.GzipFile(fileobj=raw) as f:
+        try:
+            return _read_word2vec(f, path, None, limit, binary)
+        except (OSError, EOFError, zlib.error) as e:  # not gzip, damaged or cut short (BadGzipFile is an OSError)
+            raise UserError(f"{path} is not a valid gzip file: {' '.join(str(e).split()) or type(e).__name__}") from None
+
+
+def _read_word2vec(f: IO[bytes], path: Path, size: int | None, limit: int | None, binary: bool | None) -> Table:
+    """read_word2vec on an open file of `size` bytes, or a stream (size None) that can seek back a little."""
+    first = f.readline(1 << 20)  # bounded: a binary file may have no newline for a long way
+    if not first:
+        raise UserError(f"{path}: empty file")
+    header = _parse_header(first)
+    if header is None and len(first.split()) < 2:
+        raise UserError(f"{path}, line 1: expected a header 'count dimension' or a word and its numbers")
+    if binary is None:
+        sample = f.read(1 << 16)
+        binary = header is not None and any(b in _CONTROL for b in sample)
+        f.seek(len(first))
+    if binary:
+        if header is None:
+            raise UserError(f"{path}, line 1: a binary word2vec file must start with 'count dimension'")
+        return _read_binary(f, path, header, size, len(first), limit)
+    return _read_text(f, path, first, header, size, limit)
 
 
 # --- reading: dispatch -------------------------------------------------------------------
+
+def _refuse_gzipped_bundle(path: Path) -> None:
+    """A gzip'd .pt, .npy or pickle would reach the word2vec parser as noise: say what it is instead."""
+    with _open(path) as raw, gzip.GzipFile(fileobj=raw) as f:
+        try:
+            magic = f.read(6)
+        except (OSError, EOFError, zlib.error):
+            return  # read_word2vec explains
+    if magic.startswith(b"PK\x03\x04") or magic == b"\x93NUMPY" or magic[:1] == b"\x80":
+        raise UserError(f"{path} holds a torch, numpy or pickle file, which w2v reads only uncompressed: "
+                        f"gunzip -k {path}")
+
 
 def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
          binary: bool | None = None) -> Table:
@@ -496,11 +553,14 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
         raise UserError(f"{path} is a folder but not a training run (no vocab.tsv)")
     if which != "in" and not (path.name == MODEL and (path.parent / VOCAB).exists()):
         raise UserError(f"{path}: --which {which} needs a run folder; other files hold one set of vectors")
-    if path.suffix in (".gz", ".bz2", ".xz", ".zip", ".zst"):
-        tool = {".gz": "gunzip -k", ".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
+    if path.suffix in (".bz2", ".xz", ".zip", ".zst"):
+        tool = {".bz2": "bunzip2 -k", ".xz": "unxz -k", ".zst": "unzstd"}.get(path.suffix, "unzip")
         raise UserError(f"{path}: compressed files are not read directly; decompress it first: {tool} {path}")
     if not path.is_file():  # a FIFO or device: the readers need the size and seek back
         raise UserError(f"{path} is not a regular file; save the vectors to a file first")
+    if path.suffix == ".gz":  # word2vec text or binary, gzip'd (what gensim reads); not our .pt or .npy
+        _refuse_gzipped_bundle(path)
+        return read_word2vec(path, limit, binary)
     with _open(path) as f:
         magic = f.read(6)
     if magic[:1] == b"\x80" and magic[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported where used: reading a run's vectors for a query never loads torch
+    import torch
 
 
 @dataclass
@@ -18,6 +20,8 @@ class Parameters:
     @classmethod
     def initial(cls, vocab: int, dim: int, negative: int, hs: bool, seed: int) -> "Parameters":
         """Input uniform in ±0.5/dim, outputs zero: word2vec C's initialisation."""
+        import torch
+
         g = torch.Generator().manual_seed(seed)
         inp = (torch.rand(vocab, dim, generator=g) - 0.5) / dim
         out = torch.zeros(vocab if negative > 0 else 0, dim)

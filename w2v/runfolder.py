@@ -6,7 +6,8 @@
     checkpoint.pt   parameters and progress while training (removed when the run ends)
     model.pt        the trained parameters: {"input", "output", "output_hs"} tensors
 
-Every file is written through w2v.fileio.atomic_write and read with weights_only=True.
+Every file is written through w2v.fileio.atomic_write and read with weights_only=True;
+reading a finished run's vectors does not import torch (w2v.torchfile reads model.pt).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 from w2v.config import TrainConfig
 from w2v.dictionary import Dictionary, read_vocab_tsv
@@ -29,6 +30,10 @@ from w2v.errors import UserError
 from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
 from w2v.parameters import Parameters
 from w2v.tokenization import of_run
+from w2v.torchfile import read_plain
+
+if TYPE_CHECKING:
+    import torch
 
 CONFIG = "config.json"
 VOCAB = "vocab.tsv"
@@ -47,6 +52,8 @@ WHICH = ("in", "out", "sum")  # input vectors, output vectors, or their sum (Lev
 
 def load_tensors(path: Path) -> object:
     """torch.load(weights_only=True), memory-mapped: only the rows copied out reach memory."""
+    import torch
+
     try:
         try:
             return torch.load(path, weights_only=True, map_location="cpu", mmap=True)
@@ -59,13 +66,44 @@ def load_tensors(path: Path) -> object:
                         f"({type(e).__name__}: {_first_sentence(str(e))})") from None
 
 
-def select_vectors(which: str, input: torch.Tensor, output: torch.Tensor | None, run: str) -> torch.Tensor:
-    """The one place in / out / sum is chosen: input vectors, output vectors, or input + output."""
+def load_arrays(path: Path) -> object:
+    """What load_tensors returns, with numpy arrays for tensors, memory-mapped (copy-on-write).
+
+    Our own files are read by w2v.torchfile without importing torch; any other file goes
+    through load_tensors, and its dense tensors become arrays (other tensors stay tensors
+    for the caller's checks to refuse).
+    """
+    plain = read_plain(path)
+    if plain is not None:
+        return plain
+    state = load_tensors(path)
+    return {k: _as_array(v) for k, v in state.items()} if isinstance(state, dict) else state
+
+
+def _as_array(t: object) -> object:
+    import torch
+
+    if not isinstance(t, torch.Tensor) or t.is_meta or t.layout != torch.strided or t.device.type != "cpu":
+        return t
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16
+        t = t.float()
+    try:
+        return t.detach().numpy()
+    except (TypeError, RuntimeError):  # a dtype numpy lacks (complex32, float8, quantized)
+        return t
+
+
+def select_vectors(which: str, input: np.ndarray | torch.Tensor, output: np.ndarray | torch.Tensor | None,
+                   run: str) -> np.ndarray | torch.Tensor:
+    """The one place in / out / sum is chosen: input vectors, output vectors, or input + output.
+
+    Arrays for queries (read_vectors), tensors for a run just trained (w2v.run).
+    """
     if which not in WHICH:
         raise UserError(f"unknown --which {which!r}: use in, out or sum")
     if which == "in":
         return input
-    if output is None or output.numel() == 0:
+    if output is None or 0 in output.shape:
         raise UserError(f"{run} has no output vectors (hierarchical softmax only); use --which in")
     return output if which == "out" else input + output
 
@@ -79,6 +117,8 @@ def _matrix_shapes(config: TrainConfig, vocab: int) -> dict[str, tuple[int, int]
 def _checked_matrix(t: object, shape: tuple[int, int], what: str,
                     again: str = "; start the run again with --overwrite") -> torch.Tensor:
     """A saved matrix: a dense float32 CPU tensor of `shape` with finite values, or a one-line error."""
+    import torch
+
     rows, dim = shape
     if not isinstance(t, torch.Tensor) or t.layout != torch.strided or t.device.type != "cpu":
         raise UserError(f"{what} is missing or not a tensor{again}")
@@ -130,11 +170,11 @@ class Progress:
         return cls(**values, epoch_losses=[float(x) for x in losses])
 
 
-def _rows(m: object, n: int, path: Path) -> torch.Tensor:
-    """The first n rows as float32 in memory (copied out of the mapped file)."""
-    if not isinstance(m, torch.Tensor) or m.dim() != 2:
+def _rows(m: object, n: int, path: Path) -> np.ndarray:
+    """The first n rows as float32: float32 stays mapped from the file, other types are converted."""
+    if not isinstance(m, np.ndarray) or m.ndim != 2:
         raise UserError(f"{path}: vectors are not a 2-d tensor")
-    return m[:n].to(torch.float32, copy=True)
+    return np.asarray(m[:n], dtype=np.float32)
 
 
 def _plain(value: Any) -> Any:
@@ -332,6 +372,8 @@ class RunFolder:
 
     def load_checkpoint(self, config: TrainConfig, vocab: int) -> tuple[Parameters, Progress, dict[str, Any] | None]:
         """Parameters, progress and the group's record, each checked against the settings and vocabulary."""
+        import torch
+
         where = self.path / CHECKPOINT
         try:
             state = torch.load(where, weights_only=True, map_location="cpu")
@@ -378,16 +420,16 @@ class RunFolder:
         model = self / MODEL
         if not model.exists():
             raise UserError(f"{model} not found: is {self.path} a finished training run?")
-        state = load_tensors(model)
+        state = load_arrays(model)
         if not isinstance(state, dict) or "input" not in state:
             raise UserError(f"{model} has no 'input' vectors")
         n = len(words)
-        rows = state["input"].shape[0] if isinstance(state["input"], torch.Tensor) else -1
+        rows = state["input"].shape[0] if isinstance(state["input"], np.ndarray) and state["input"].ndim else -1
         if rows < n or (limit is None and rows != n):
             raise UserError(f"{self.path}: vocab.tsv has {n} words but model.pt has {rows} input vectors")
         out = state.get("output")
-        if which != "in" and isinstance(out, torch.Tensor) and out.numel() and out.shape != state["input"].shape:
+        if which != "in" and isinstance(out, np.ndarray) and out.size and out.shape != state["input"].shape:
             raise UserError(f"{model}: input and output vectors differ in shape")
         inp = _rows(state["input"], n, model)
-        out = _rows(out, n, model) if which != "in" and isinstance(out, torch.Tensor) and out.numel() else None
+        out = _rows(out, n, model) if which != "in" and isinstance(out, np.ndarray) and out.size else None
         return words, select_vectors(which, inp, out, str(self.path)), counts

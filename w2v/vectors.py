@@ -1,8 +1,8 @@
 """Trained word vectors and the queries people run on them (neighbours, analogies, similarity).
 
 Queries run on numpy: torch is imported only when a tensor is asked for (`matrix`,
-`unit_matrix`, `v[word]`) or given, so a command-line query does not pay for importing it
-here (the file readers in w2v.formats still do).
+`unit_matrix`, `v[word]`) or given, so a command-line query never pays for importing it
+(the readers in w2v.formats and w2v.torchfile do not import it either).
 """
 
 from __future__ import annotations
@@ -472,9 +472,10 @@ def load(path: str | os.PathLike, limit: int | None = None, which: str = "in",
     """Read vectors from a run folder, our .pt bundle, .npy + .vocab.tsv, or a word2vec file.
 
     word2vec text and binary are detected from the content (header line optional for
-    text); `binary=` forces one. `limit` keeps the first (most frequent) N words;
-    `which` (in | out | sum) applies to run folders only. Vectors from a run folder or a
-    torch bundle carry the tokenizer and lowercasing of their training (`Vectors.tokenize`).
+    text), gzip'd too (a name ending in .gz); `binary=` forces one. `limit` keeps the first
+    (most frequent) N words; `which` (in | out | sum) applies to run folders only. Vectors from
+    a run folder or a torch bundle carry the tokenizer and lowercasing of their training
+    (`Vectors.tokenize`).
     """
     from w2v.formats import load as _load
     from w2v.formats import read_tokenization
