@@ -349,8 +349,12 @@ def test_the_reference_tests_run_clean_under_asan_and_ubsan(tmp_path: Path) -> N
     runtimes = _sanitizer_runtimes(tmp_path)
     if runtimes is None:
         pytest.skip("gcc cannot build with -fsanitize=address,undefined here")
+    # allocator_may_return_null: a hostile job may ask for more memory than exists; the kernel
+    # answers a NULL malloc with NO_MEMORY (MemoryError), which the fuzz test expects, where
+    # ASan's default would abort the process.
     env = {**os.environ, "W2V_KERNEL_SANITIZE": "1", "CC": shutil.which("gcc"), "W2V_CACHE": str(tmp_path),
-           "LD_PRELOAD": " ".join(runtimes), "ASAN_OPTIONS": "detect_leaks=0", "PYTHONPATH": str(ROOT),
+           "LD_PRELOAD": " ".join(runtimes),
+           "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1", "PYTHONPATH": str(ROOT),
            "UBSAN_OPTIONS": "print_stacktrace=1"}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_kernel.py",
                         "tests/test_kernel_speed_parity.py", "tests/test_kernel_safety.py",
