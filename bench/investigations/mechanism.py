@@ -206,6 +206,7 @@ def run_variant(spec: dict) -> dict:
 
 
 def report(rows: list[dict]) -> str:
+    rows = list({(r["model"], r["variant"], r["seed"]): r for r in rows}.values())  # a rerun replaces its seed
     lines = ["| model | variant | seeds | analogies % median [min-max] | WordSim-353 median [min-max] |",
              "|---|---|---|---|---|"]
     order = list(VARIANTS) + list(GENSIM)
