@@ -172,6 +172,28 @@ def test_split_is_balanced_and_fixed(example) -> None:
     assert example.split(reviews, 5, 3) == (train, test)
 
 
+def test_example_arguments_seeds_and_modes(example) -> None:
+    args = example.parse_args([])
+    assert (args.vectors, args.seeds, args.modes, args.split_seed) == (example.DEFAULT, [0], ["frozen"], 0)
+    args = example.parse_args(["--seeds", "0", "1", "2", "--mode", "both"])
+    assert (args.seeds, args.modes) == ([0, 1, 2], ["frozen", "fine-tuned"])
+    args = example.parse_args(["--seed", "3", "--fine-tune"])
+    assert (args.seeds, args.modes) == ([3], ["fine-tuned"])
+    with pytest.raises(SystemExit):
+        example.parse_args(["--seeds", "1", "1"])
+
+
+def test_example_random_baseline_and_table(example, vectors: Vectors) -> None:
+    rand = example.random_vectors(vectors, seed=1)
+    assert rand.words == vectors.words and tuple(rand.matrix.shape) == tuple(vectors.matrix.shape)
+    assert torch.equal(torch.as_tensor(rand.matrix), torch.as_tensor(example.random_vectors(vectors, 1).matrix))
+    results = {("rand", "frozen", 0): 0.5, ("w2v", "frozen", 0): 0.6,
+               ("rand", "frozen", 1): 0.6, ("w2v", "frozen", 1): 0.6}
+    lines = example.table(results, {"w2v": "rand"}, [0, 1], ["frozen"]).splitlines()
+    assert lines[2:] == ["| rand | frozen | 50.0% | 60.0% | 55.0% ± 7.1% |  |",
+                         "| w2v | frozen | 60.0% | 60.0% | 60.0% ± 0.0% | +5.0 ± 7.1 pts |"]
+
+
 def test_package_level_call_survives_importing_the_submodule() -> None:
     # The layer lives in w2v.pretrained so that importing it never shadows the function w2v.embedding.
     # A fresh interpreter, so that the import order is the one a user's script has.
