@@ -301,7 +301,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="cores, workers and threads (1 pins each run to one core)")
     p.add_argument("--models", default=None, help="comma list of sg,cbow,sg-hs,cbow-hs (default: all; quick: sg,cbow)")
     p.add_argument("--epochs", type=int, default=None, help="default 5 (quick: 1)")
-    p.add_argument("--reps", type=int, default=3, help="alternating gensim/w2v pairs per model")
+    p.add_argument("--reps", type=int, default=3, help="alternating gensim/w2v pairs per model (seeds 1..reps)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None,
+                   help="the seeds of the alternating pairs, instead of 1..reps (to add repeats to a saved run)")
     p.add_argument("--gensim-mode", choices=("auto", "corpus_file", "iterable"), default=None,
                    help="auto: corpus_file and iterable once on the first model to choose the faster, and "
                         "with several workers corpus_file with gensim's shipped schedule once per model "
@@ -365,10 +367,10 @@ def main() -> None:
                 gensim_mode = max(speeds, key=speeds.get)
                 print(f"gensim mode: {gensim_mode} (corpus_file {speeds['corpus_file'] / 1e3:,.0f}k, "
                       f"iterable {speeds['iterable'] / 1e3:,.0f}k words/s on {m})", flush=True)
-    for rep in range(a.reps):
+    for seed in a.seeds or range(1, a.reps + 1):
         for m in models:
             for system in ("gensim", "w2v"):
-                record(run_one({**base, "system": system, "model": m, "seed": rep + 1, "gensim_mode": gensim_mode}))
+                record(run_one({**base, "system": system, "model": m, "seed": seed, "gensim_mode": gensim_mode}))
     print()
     print(table(results))
     print()
