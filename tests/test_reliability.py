@@ -24,6 +24,7 @@ from w2v import encode
 from w2v.cli import main
 from w2v.errors import UserError
 from w2v.fileio import atomic_torch_save, atomic_write, remove_stale_temporaries
+from w2v.semantics import chunk_bounds
 from clitools import cli, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -580,3 +581,35 @@ def test_a_30_mb_single_line_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert tokens > 5_000_000 and longest == 10_000 and pieces == -(-tokens // 10_000)
     # Holding the line whole would take 30 MB of text and a few hundred MB of token strings.
     assert peak_mb - before_mb < 40, (before_mb, peak_mb)
+
+
+def _mapped_kb(path: Path) -> int:
+    """Resident kB of this process's mappings of path (what the OS counts in RSS)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                inside = len(parts) > 5 and parts[5] == str(path)
+            elif inside and parts[0] == "Rss:":
+                total += int(parts[1])
+    return total
+
+
+def test_chunk_bounds_leave_a_mapped_offsets_file_untouched(tmp_path: Path) -> None:
+    """Cutting a big corpus into chunks reads offsets.npy with pread, so its pages never count in RSS."""
+    if not Path("/proc/self/smaps").exists():
+        pytest.skip("needs Linux's /proc to read a mapping's resident pages")
+    rng = np.random.default_rng(0)
+    offsets = np.concatenate([[0], np.cumsum(rng.integers(1, 40, size=4_000_000))]).astype(np.int64)
+    path = tmp_path / "offsets.npy"
+    np.save(path, offsets)
+    data = encode.Encoded(dictionary=None, ids=np.zeros(0, np.int32), offsets=np.load(path, mmap_mode="r"), raw_tokens=0)
+    try:
+        blocked = chunk_bounds(data.offsets, 10_000, data.read_offsets, block=100_003)
+        assert _mapped_kb(path) <= 64  # the last entry's page and the header, not 32 MB of offsets
+        assert np.array_equal(blocked, chunk_bounds(offsets, 10_000))
+        chunk_bounds(data.offsets, 10_000)  # searched through the map: the pages it touches count
+        assert _mapped_kb(path) > 1_000
+    finally:
+        data.close()

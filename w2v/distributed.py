@@ -241,7 +241,7 @@ class Distributed:
                 prepared = build(config)
                 data, params, progress = prepared.data, prepared.params, prepared.progress
                 self.check_resume(prepared.resumed, progress)
-                bounds = chunk_bounds(data.offsets, self._chunk_words(config)).astype(np.int64)
+                bounds = chunk_bounds(data.offsets, self._chunk_words(config), data.read_offsets).astype(np.int64)
                 saved = prepared.resumed
                 if saved is not None and mid_epoch(saved) and saved.get("chunk_words") != self._chunk_words(config):
                     raise UserError("this checkpoint was written in the middle of an epoch with other chunks: "

@@ -68,7 +68,7 @@ class SingleProcess:
 
     def prepare(self, config: TrainConfig, build: Callable[[TrainConfig], Prepared]) -> Prepared:
         prepared = build(config)
-        self.bounds = chunk_bounds(prepared.data.offsets, config.batch_words)
+        self.bounds = chunk_bounds(prepared.data.offsets, config.batch_words, prepared.data.read_offsets)
         self.words_per_epoch = int(prepared.data.offsets[-1])
         self.check_resume(prepared.resumed, prepared.progress)
         return prepared

@@ -22,6 +22,7 @@ sequential-SGD reference.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -49,11 +50,23 @@ def default_epochs(corpus_words: int) -> int:
     return min(MAX_EPOCHS, max(MIN_EPOCHS, round(EPOCH_WORDS / max(1, corpus_words))))
 
 
-def chunk_bounds(offsets: np.ndarray, batch_words: int) -> np.ndarray:
-    """Sentence indices cutting the corpus into chunks of about batch_words words."""
+def chunk_bounds(offsets: np.ndarray, batch_words: int,
+                 read: Callable[[int, int], np.ndarray] | None = None, block: int = 1 << 20) -> np.ndarray:
+    """Sentence indices cutting the corpus into chunks of about batch_words words.
+
+    With read (Encoded.read_offsets), offsets is searched in blocks of `block` entries read
+    through it: a binary search over a memory-mapped offsets.npy touches pages all over the
+    file, and touched pages of a mapping count in the process's resident memory (8 bytes per
+    sentence on a big corpus).
+    """
     total = int(offsets[-1])
     targets = np.arange(batch_words, total, batch_words)
-    cuts = np.searchsorted(offsets, targets, side="left")
+    if read is None:
+        cuts = np.searchsorted(offsets, targets, side="left")
+    else:
+        cuts = np.zeros(len(targets), dtype=np.int64)
+        for start in range(0, len(offsets), block):
+            cuts += np.searchsorted(read(start, min(start + block, len(offsets))), targets, side="left")
     return np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]]))
 
 
