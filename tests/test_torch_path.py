@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import w2v
-from w2v.loss import logistic_step
+import w2v.loss
+from w2v.loss import implicit_rows, logistic_step
 from w2v.model import context_pairs
 
 MOBY = str(Path(__file__).resolve().parent.parent / "corpora" / "moby_dick.txt.gz")
@@ -27,8 +28,10 @@ def test_logistic_step_gradients_match_autograd():
     scores = torch.einsum("pd,pkd->pk", hidden, rows)
     loss = (F.softplus(torch.where(labels > 0, -scores, scores)) * weight).sum()
     loss.backward()
-    ours, step_hidden, step_rows = logistic_step(hidden.detach(), rows.detach(), labels, weight, 0.1)
+    ours, step_hidden, step_rows, curvature = logistic_step(hidden.detach(), rows.detach(), labels, weight, 0.1)
     assert ours.item() == pytest.approx(loss.item())
+    p = torch.sigmoid(scores.detach())
+    torch.testing.assert_close(curvature, 0.1 * p * (1 - p) * weight)  # d2 loss / d score2, times the rate
     torch.testing.assert_close(step_hidden, -0.1 * hidden.grad)
     torch.testing.assert_close(step_rows, -0.1 * rows.grad)
 
@@ -59,3 +62,29 @@ def test_torch_path_trains_like_the_kernel(tmp_path):
     assert b[1] < b[0]
     assert b[1] == pytest.approx(a[1], rel=0.1)
     assert torch.isfinite(batched.params.input).all()
+
+
+def test_implicit_row_step_solves_each_rows_system(monkeypatch):
+    """(I + sum of curvature * a a^T over the row's hits) x = summed step, row by row, as a dense solve gives."""
+    monkeypatch.setattr(w2v.loss, "IMPLICIT_ITERATIONS", 12)
+    g = torch.Generator().manual_seed(0)
+    rows, d, hits, m = 5, 8, 200, 3
+    where = torch.randint(0, rows, (hits,), generator=g)
+    against = torch.randn(hits, m, d, generator=g, dtype=torch.float64)
+    curvature = torch.rand(hits, m, generator=g, dtype=torch.float64) * 0.05
+    total = torch.randn(rows, d, generator=g, dtype=torch.float64)
+    x = implicit_rows(total, where, against, curvature)
+    for r in range(rows):
+        mine = where == r
+        a = torch.eye(d, dtype=torch.float64) + torch.einsum("nm,nmd,nme->de", curvature[mine], against[mine], against[mine])
+        torch.testing.assert_close(x[r], torch.linalg.solve(a, total[r]))
+
+
+@pytest.mark.parametrize("model", ["sg", "cbow"])
+def test_torch_path_trains_with_implicit_row_steps(tmp_path, monkeypatch, model):
+    monkeypatch.setattr(w2v.loss, "IMPLICIT_ITERATIONS", 4)
+    kw = dict(epochs=2, threads=1, seed=3, dim=24, model=model, backend="torch", batch_pairs=65_536, **QUIET)
+    run = w2v.train([MOBY], out=str(tmp_path / model), **kw)
+    losses = run.stats["epoch_losses"]
+    assert losses[1] < losses[0]
+    assert torch.isfinite(run.params.input).all() and torch.isfinite(run.params.output).all()

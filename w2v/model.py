@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from w2v import loss as loss_module
 from w2v.loss import HierarchicalSoftmax, NegativeSampling, apply_rows
 from w2v.parameters import Parameters
 from w2v.semantics import Tables, skipgram_input_is_context
@@ -87,8 +88,8 @@ class TorchModel:
         return float(loss), float(count)
 
     def _skipgram(self, centres: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, count, grad = self._score(self.params.input[centres], targets, alpha)
-        apply_rows(self.params.input, centres, grad)
+        loss, count, grad, against, curvature = self._score(self.params.input[centres], targets, alpha)
+        apply_rows(self.params.input, centres, grad, against, curvature)
         return loss, count
 
     def _cbow(self, tokens: torch.Tensor, centre: torch.Tensor, context: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,15 +100,26 @@ class TorchModel:
         hidden = torch.zeros(len(centres), self.params.input.shape[1], device=rows.device)
         hidden.index_add_(0, group, self.params.input[rows])
         hidden /= torch.bincount(group, minlength=len(centres)).unsqueeze(1)
-        loss, count, grad = self._score(hidden, tokens[centres], alpha)
-        apply_rows(self.params.input, rows, grad[group])
+        loss, count, grad, against, curvature = self._score(hidden, tokens[centres], alpha)
+        # Each context row is scored through its centre's hidden vector: the centre's curvature.
+        implicit = (against[group], curvature[group]) if loss_module.IMPLICIT_ITERATIONS else ()
+        apply_rows(self.params.input, rows, grad[group], *implicit)
         return loss, count
 
-    def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors."""
+    def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, ...]:
+        """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors.
+
+        Returns the loss, the scored pairs, the hidden vectors' step, and the output rows they
+        were scored against with the loss's curvature there (for the implicit row step).
+        """
         grad = torch.zeros_like(hidden)
         loss = count = 0
+        against, curvature = [], []
         for objective in self.losses:
-            l, n, g = objective(hidden, targets, alpha)
+            l, n, g, rows, c = objective(hidden, targets, alpha)
             loss, count, grad = loss + l, count + n, grad + g
-        return loss, count, grad
+            against.append(rows)
+            curvature.append(c)
+        if len(self.losses) == 1:
+            return loss, count, grad, against[0], curvature[0]
+        return loss, count, grad, torch.cat(against, 1), torch.cat(curvature, 1)

@@ -27,10 +27,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file  # noqa: E402
 
 LOG = OUT / "torch_step.jsonl"
-VARIANTS = {  # name: (backend, batch_pairs)
-    "kernel": ("native", 0),
-    "torch-131072": ("torch", 131072),
-    "torch-4096": ("torch", 4096),
+VARIANTS = {  # name: (backend, batch_pairs, conjugate-gradient iterations of the implicit row step)
+    "kernel": ("native", 0, 0),
+    "torch-131072": ("torch", 131072, 0),
+    "torch-4096": ("torch", 4096, 0),
+    "torch-131072-implicit": ("torch", 131072, 6),
+    "torch-4096-implicit": ("torch", 4096, 6),
+    "torch-131072-implicit2": ("torch", 131072, 2),
+    "torch-131072-implicit12": ("torch", 131072, 12),
 }
 
 
@@ -40,7 +44,9 @@ def worker(spec: dict) -> dict:
     import w2v
     from w2v.evaluate import analogies, similarity
 
-    backend, pairs = VARIANTS[spec["variant"]]
+    import w2v.loss
+
+    backend, pairs, w2v.loss.IMPLICIT_ITERATIONS = VARIANTS[spec["variant"]]
     alpha = 0.025 if spec["model"] == "sg" else 0.05
     run_dir = OUT / "runs" / f"torch-step-{abs(hash(json.dumps(spec, sort_keys=True)))}"
     run = w2v.train([spec["tokfile"]], tokenizer="whitespace", lowercase=False, model=spec["model"], dim=100,
