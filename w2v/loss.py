@@ -13,7 +13,7 @@ each row's summed step is clipped to a norm of MAX_ROW_STEP. Scaling by 1/hits i
 starves frequent words' output rows and all vectors collapse to one direction
 (measurements: bench/RESULTS.md and bench/GPU.md). The implicit row step (implicit_rows,
 IMPLICIT_ITERATIONS) closes most of the gap to sequential SGD at 131,072 pairs per step but
-costs 2.5-5x the CPU time; it stays off until it is measured on a GPU (bench/RESULTS.md).
+costs 2.5-8x the CPU time; it stays off until it is measured on a GPU (bench/RESULTS.md).
 """
 
 from __future__ import annotations
