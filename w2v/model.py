@@ -102,7 +102,7 @@ class TorchModel:
         hidden /= torch.bincount(group, minlength=len(centres)).unsqueeze(1)
         loss, count, grad, against, curvature = self._score(hidden, tokens[centres], alpha)
         # Each context row is scored through its centre's hidden vector: the centre's curvature.
-        implicit = (against[group], curvature[group]) if loss_module.IMPLICIT_ITERATIONS else ()
+        implicit = () if against is None else (against[group], curvature[group])
         apply_rows(self.params.input, rows, grad[group], *implicit)
         return loss, count
 
@@ -110,7 +110,8 @@ class TorchModel:
         """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors.
 
         Returns the loss, the scored pairs, the hidden vectors' step, and the output rows they
-        were scored against with the loss's curvature there (for the implicit row step).
+        were scored against with the loss's curvature there (for the implicit row step; None,
+        None when it is off, so the default step copies nothing).
         """
         grad = torch.zeros_like(hidden)
         loss = count = 0
@@ -120,6 +121,8 @@ class TorchModel:
             loss, count, grad = loss + l, count + n, grad + g
             against.append(rows)
             curvature.append(c)
+        if not loss_module.IMPLICIT_ITERATIONS:
+            return loss, count, grad, None, None
         if len(self.losses) == 1:
             return loss, count, grad, against[0], curvature[0]
         return loss, count, grad, torch.cat(against, 1), torch.cat(curvature, 1)
