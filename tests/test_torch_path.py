@@ -64,27 +64,68 @@ def test_torch_path_trains_like_the_kernel(tmp_path):
     assert torch.isfinite(batched.params.input).all()
 
 
-def test_implicit_row_step_solves_each_rows_system(monkeypatch):
-    """(I + sum of curvature * a a^T over the row's hits) x = summed step, row by row, as a dense solve gives."""
-    monkeypatch.setattr(w2v.loss, "IMPLICIT_ITERATIONS", 12)
+def _dense_model_solve(total, where, against, curvature, rows, d):
+    """The implicit step's model solved densely: (I + u u^T + diag(H - u u^T)) x = total per row."""
+    out = []
+    for r in range(rows):
+        mine = where == r
+        c, a = curvature[mine], against[mine]
+        h = torch.einsum("nm,nmd,nme->de", c, a, a)
+        u = torch.einsum("nm,nmd->d", c, a) / c.sum().sqrt()
+        model = torch.eye(d, dtype=torch.float64) + torch.outer(u, u) + torch.diag(torch.diagonal(h) - u * u)
+        out.append(torch.linalg.solve(model, total[r]))
+    return torch.stack(out)
+
+
+def test_implicit_row_step_solves_its_model_in_closed_form():
     g = torch.Generator().manual_seed(0)
     rows, d, hits, m = 5, 8, 200, 3
     where = torch.randint(0, rows, (hits,), generator=g)
     against = torch.randn(hits, m, d, generator=g, dtype=torch.float64)
     curvature = torch.rand(hits, m, generator=g, dtype=torch.float64) * 0.05
     total = torch.randn(rows, d, generator=g, dtype=torch.float64)
-    x = implicit_rows(total, where, against, curvature)
+    x = implicit_rows(total, where, lambda n: (against[n], curvature[n]), every=1)
+    torch.testing.assert_close(x, _dense_model_solve(total, where, against, curvature, rows, d))
+
+
+def test_implicit_row_step_is_exact_where_a_row_is_scored_against_one_vector():
+    """A row hit once, or always against the same vector, takes the exact implicit step (not a summed one)."""
+    g = torch.Generator().manual_seed(1)
+    rows, d, hits = 4, 6, 120
+    where = torch.randint(0, rows, (hits,), generator=g)
+    direction = torch.randn(rows, d, generator=g, dtype=torch.float64)
+    against = direction[where].unsqueeze(1)
+    curvature = torch.rand(hits, 1, generator=g, dtype=torch.float64) * 0.05
+    total = torch.randn(rows, d, generator=g, dtype=torch.float64)
+    x = implicit_rows(total, where, lambda n: (against[n], curvature[n]), every=1)
     for r in range(rows):
         mine = where == r
-        a = torch.eye(d, dtype=torch.float64) + torch.einsum("nm,nmd,nme->de", curvature[mine], against[mine], against[mine])
-        torch.testing.assert_close(x[r], torch.linalg.solve(a, total[r]))
+        exact = torch.eye(d, dtype=torch.float64) + torch.einsum("nm,nmd,nme->de", curvature[mine], against[mine], against[mine])
+        torch.testing.assert_close(x[r], torch.linalg.solve(exact, total[r]))
 
 
-@pytest.mark.parametrize("model", ["sg", "cbow"])
-def test_torch_path_trains_with_implicit_row_steps(tmp_path, monkeypatch, model):
-    monkeypatch.setattr(w2v.loss, "IMPLICIT_ITERATIONS", 4)
-    kw = dict(epochs=2, threads=1, seed=3, dim=24, model=model, backend="torch", batch_pairs=65_536, **QUIET)
-    run = w2v.train([MOBY], out=str(tmp_path / model), **kw)
-    losses = run.stats["epoch_losses"]
-    assert losses[1] < losses[0]
-    assert torch.isfinite(run.params.input).all() and torch.isfinite(run.params.output).all()
+def test_implicit_row_step_scales_sampled_hits_to_all_of_them():
+    """Every 4th hit stands for all of a row's hits: identical hits give the step all of them give."""
+    d, hits = 5, 64
+    where = torch.tensor([0] * 40 + [1] * 24)
+    g = torch.Generator().manual_seed(2)
+    against = torch.randn(2, 2, d, generator=g, dtype=torch.float64)[where]
+    curvature = torch.full((hits, 2), 0.03, dtype=torch.float64)
+    total = torch.randn(2, d, generator=g, dtype=torch.float64)
+    saturation = lambda n: (against[n], curvature[n])  # noqa: E731
+    torch.testing.assert_close(implicit_rows(total, where, saturation, every=4), implicit_rows(total, where, saturation, every=1))
+    unsampled = torch.tensor([0, 1, 2])  # row 1 is hit once, at position 1: not sampled, its step stays
+    x = implicit_rows(torch.ones(3, d, dtype=torch.float64), unsampled, lambda n: (against[n], curvature[n]), every=2)
+    torch.testing.assert_close(x[1], torch.ones(d, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("model,hs", [("sg", False), ("cbow", False), ("sg", True), ("cbow", True)])
+def test_torch_path_trains_with_and_without_the_implicit_step(tmp_path, monkeypatch, model, hs):
+    kw = dict(epochs=2, threads=1, seed=3, dim=24, model=model, backend="torch", batch_pairs=65_536,
+              negative=0 if hs else 5, hs=hs, **QUIET)
+    for sample in (w2v.loss.IMPLICIT_SAMPLE, 0):
+        monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", sample)
+        run = w2v.train([MOBY], out=str(tmp_path / f"{model}-{hs}-{sample}"), **kw)
+        losses = run.stats["epoch_losses"]
+        assert losses[1] < losses[0]
+        assert torch.isfinite(run.params.input).all()

@@ -1,28 +1,33 @@
 """Losses of the PyTorch path: what a hidden vector is scored against.
 
 The model (w2v.model) decides how the hidden vector is formed; a loss scores it against
-output rows with the logistic loss and applies plain SGD to those rows. Both losses
-return the summed loss, the number of scored pairs (both float64 tensors, so a GPU
-is not synchronised per batch) and the gradient step for the hidden
-vectors (already multiplied by the learning rate, word2vec's `neu1e`).
+output rows with the logistic loss and applies SGD to those rows. Both losses return the
+summed loss, the number of scored pairs (both float64 tensors, so a GPU is not
+synchronised per batch), the gradient step for the hidden vectors (already multiplied by
+the learning rate, word2vec's `neu1e`), and the rows scored with the loss's curvature there.
 
-Updates of one batch are summed per row (index_add_), plain minibatch SGD. A row hit
-hundreds of times in one batch (a frequent word as a negative) would take all those
-steps at once where sequential SGD would have saturated, and large batches diverge; so
-each row's summed step is clipped to a norm of MAX_ROW_STEP. Scaling by 1/hits instead
-starves frequent words' output rows and all vectors collapse to one direction
-(measurements: bench/RESULTS.md and bench/GPU.md). The implicit row step (implicit_rows,
-IMPLICIT_ITERATIONS) closes most of the gap to sequential SGD at 131,072 pairs per step but
-costs 2.5-8x the CPU time; it stays off until it is measured on a GPU (bench/RESULTS.md).
+Updates of one batch are summed per row. A row hit hundreds of times in one batch (a
+frequent word as a negative) would take all those steps at once where sequential SGD
+saturates: each step moves the row, the logistic loss flattens along the directions its
+hits share, and the next step is smaller. So each row takes the implicit (backward Euler)
+step of its sum, (I + H_r) x = sum of its steps with H_r its hits' curvature, modelled as a
+rank-one part and a diagonal (implicit_rows); the norm clip MAX_ROW_STEP stays as a guard.
+Scaling by 1/hits instead starves frequent words' rows, and an exact conjugate-gradient
+solve cost 2.5-8x the step's time for vectors no better (bench/RESULTS.md).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 MAX_ROW_STEP = 1.0
-IMPLICIT_ITERATIONS = 0  # conjugate-gradient iterations of the implicit row step; 0: the explicit sum
+IMPLICIT_SAMPLE = 8  # every n-th hit estimates each row's curvature for the implicit step; 0: the plain summed step
+
+# Given flat positions of hits, the vectors each was scored against [S, M, d] and the loss's curvature there [S, M].
+Saturation = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def logistic_step(
@@ -42,41 +47,41 @@ def logistic_step(
     return loss, torch.einsum("pk,pkd->pd", g, rows), g.unsqueeze(-1) * hidden.unsqueeze(1), curvature
 
 
-def implicit_rows(total: torch.Tensor, where: torch.Tensor, against: torch.Tensor, curvature: torch.Tensor) -> torch.Tensor:
-    """Solve (I + H_r) x_r = total_r for every row r by a few conjugate-gradient iterations.
+def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturation, every: int) -> torch.Tensor:
+    """The implicit step x_r = (I + H_r)^-1 total_r of every row r that where's hits land on.
 
-    H_r = sum over the row's hits n of sum_m curvature[n, m] against[n, m] against[n, m]^T:
-    the curvature of the row's summed loss. x is the implicit (backward Euler) step of the
-    summed update: a row hit many times in one batch saturates along the directions its hits
-    share, as sequential SGD's steps do, and keeps the full step along the others.
+    H_r = sum over the row's hits of curvature * a a^T (a: the vector the hit was scored
+    against) is modelled as u u^T + diag(H_r - u u^T), u = sum c a / sqrt(sum c): the
+    rank-one part is the direction the hits share (along which sequential SGD saturates);
+    the diagonal keeps the rest's size. That system has a closed-form solution (Sherman-
+    Morrison), so the step costs two scatters, not an iterative solve. The sums are estimated
+    from every `every`-th hit, scaled by the row's hits over its sampled hits: frequent rows,
+    the ones that need it, are sampled many times; a row with no sampled hit keeps its step.
     """
-    def times_h(v: torch.Tensor) -> torch.Tensor:
-        t = torch.einsum("nmd,nd->nm", against, v[where]) * curvature
-        return torch.zeros_like(v).index_add_(0, where, torch.einsum("nm,nmd->nd", t, against))
+    d = total.shape[1]
+    positions = torch.arange(0, len(where), every, device=where.device)
+    against, curvature = saturation(positions)
+    if against.shape[1] == 1:
+        weighted = curvature * against[:, 0]
+        squares = weighted * against[:, 0]
+    else:
+        weighted = torch.einsum("nm,nmd->nd", curvature, against)
+        squares = torch.einsum("nm,nmd->nd", curvature, against * against)
+    per_hit = torch.cat([weighted, squares, curvature.sum(1, keepdim=True), torch.ones_like(curvature[:, :1])], 1)
+    sums = torch.zeros(len(total), 2 * d + 2, dtype=total.dtype, device=total.device).index_add_(0, where[positions], per_hit)
+    if every > 1:
+        hits = torch.zeros(len(total), dtype=total.dtype, device=total.device)
+        hits.index_add_(0, where, torch.ones_like(where, dtype=total.dtype))
+        sums[:, : 2 * d + 1] *= (hits / sums[:, -1].clamp(min=1)).unsqueeze(1)
+    weighted, squares, mass = sums[:, :d], sums[:, d : 2 * d], sums[:, 2 * d : 2 * d + 1]
+    u = weighted / mass.clamp(min=1e-30).sqrt()
+    inverse = 1.0 / (1.0 + (squares - u * u).clamp(min=0))
+    y, z = inverse * total, inverse * u
+    return y - z * ((u * y).sum(1, keepdim=True) / (1.0 + (u * z).sum(1, keepdim=True)))
 
-    x = torch.zeros_like(total)
-    r = total.clone()
-    p = r.clone()
-    rr = (r * r).sum(1, keepdim=True)
-    for _ in range(IMPLICIT_ITERATIONS):
-        ap = p + times_h(p)
-        a = rr / (p * ap).sum(1, keepdim=True).clamp(min=1e-30)
-        x += a * p
-        r -= a * ap
-        rr_next = (r * r).sum(1, keepdim=True)
-        p = r + (rr_next / rr.clamp(min=1e-30)) * p
-        rr = rr_next
-    return x
 
-
-def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor,
-               against: torch.Tensor | None = None, curvature: torch.Tensor | None = None) -> None:
-    """Sum the steps per row, clip each row's step to MAX_ROW_STEP, add them in place.
-
-    With IMPLICIT_ITERATIONS > 0 and, for each step, the vectors its row was scored against
-    and the loss's curvature there (logistic_step), each row takes the implicit step of its
-    sum instead (implicit_rows).
-    """
+def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, saturation: Saturation | None = None) -> None:
+    """Sum the steps per row, take each row's implicit step (with saturation), clip, add in place."""
     index = index.reshape(-1)
     step = step.reshape(-1, matrix.shape[1])
     if matrix.is_cuda:
@@ -87,14 +92,19 @@ def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor,
     else:
         rows, where = torch.unique(index, return_inverse=True)
         total = torch.zeros(len(rows), matrix.shape[1], dtype=step.dtype, device=step.device).index_add_(0, where, step)
-    if IMPLICIT_ITERATIONS and against is not None:
-        total = implicit_rows(total, where, against.reshape(len(index), -1, matrix.shape[1]),
-                              curvature.reshape(len(index), -1))
+    if IMPLICIT_SAMPLE and saturation is not None:
+        total = implicit_rows(total, where, saturation, IMPLICIT_SAMPLE)
     total *= torch.clamp(MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
     if rows is None:
         matrix.add_(total)
     else:
         matrix.index_add_(0, rows, total)
+
+
+def each_hit_against(hidden: torch.Tensor, curvature: torch.Tensor) -> Saturation:
+    """The saturation of output rows index [P, K]: hit (p, k) was scored against hidden[p]."""
+    k = curvature.shape[1]
+    return lambda n: (hidden[n // k].unsqueeze(1), curvature.reshape(-1)[n].unsqueeze(1))
 
 
 class NegativeSampling:
@@ -127,7 +137,7 @@ class NegativeSampling:
         weight = torch.cat([torch.ones_like(noise_ok[:, :1]), noise_ok], 1)
         rows = self.output[index]
         loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
-        apply_rows(self.output, index, grad_rows, hidden.unsqueeze(1).expand(-1, index.shape[1], -1), curvature)
+        apply_rows(self.output, index, grad_rows, each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
         return loss, weight.sum(dtype=torch.float64), grad_hidden, rows, curvature
 
 
@@ -148,5 +158,5 @@ class HierarchicalSoftmax:
         rows = self.output[index]
         loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
         apply_rows(self.output, index, grad_rows * weight.unsqueeze(-1),
-                   hidden.unsqueeze(1).expand(-1, index.shape[1], -1), curvature)
+                   each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
         return loss, weight.sum(dtype=torch.float64), grad_hidden, rows, curvature

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from w2v import loss as loss_module
-from w2v.loss import HierarchicalSoftmax, NegativeSampling, apply_rows
+from w2v.loss import HierarchicalSoftmax, NegativeSampling, Saturation, apply_rows
 from w2v.parameters import Parameters
 from w2v.semantics import Tables, skipgram_input_is_context
 
@@ -88,8 +88,8 @@ class TorchModel:
         return float(loss), float(count)
 
     def _skipgram(self, centres: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-        loss, count, grad, against, curvature = self._score(self.params.input[centres], targets, alpha)
-        apply_rows(self.params.input, centres, grad, against, curvature)
+        loss, count, grad, saturation = self._score(self.params.input[centres], targets, alpha)
+        apply_rows(self.params.input, centres, grad, saturation)
         return loss, count
 
     def _cbow(self, tokens: torch.Tensor, centre: torch.Tensor, context: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,18 +100,20 @@ class TorchModel:
         hidden = torch.zeros(len(centres), self.params.input.shape[1], device=rows.device)
         hidden.index_add_(0, group, self.params.input[rows])
         hidden /= torch.bincount(group, minlength=len(centres)).unsqueeze(1)
-        loss, count, grad, against, curvature = self._score(hidden, tokens[centres], alpha)
-        # Each context row is scored through its centre's hidden vector: the centre's curvature.
-        implicit = () if against is None else (against[group], curvature[group])
-        apply_rows(self.params.input, rows, grad[group], *implicit)
+        loss, count, grad, saturation = self._score(hidden, tokens[centres], alpha)
+        # Each context row is scored through its centre's hidden vector: the centre's curvature,
+        # all of it, as if the centre's other context rows moved with it (word2vec's update
+        # moves them all by the same step; 1/contexts of it scored worse, bench/RESULTS.md).
+        apply_rows(self.params.input, rows, grad[group], None if saturation is None else lambda n: saturation(group[n]))
         return loss, count
 
-    def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, ...]:
+    def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Saturation | None]:
         """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors.
 
-        Returns the loss, the scored pairs, the hidden vectors' step, and the output rows they
-        were scored against with the loss's curvature there (for the implicit row step; None,
-        None when it is off, so the default step copies nothing).
+        Returns the loss, the scored pairs, the hidden vectors' step, and the hidden vectors'
+        saturation for the implicit row step (w2v.loss.Saturation: the output rows each was
+        scored against and the loss's curvature there; None when the step is off).
         """
         grad = torch.zeros_like(hidden)
         loss = count = 0
@@ -121,8 +123,6 @@ class TorchModel:
             loss, count, grad = loss + l, count + n, grad + g
             against.append(rows)
             curvature.append(c)
-        if not loss_module.IMPLICIT_ITERATIONS:
-            return loss, count, grad, None, None
-        if len(self.losses) == 1:
-            return loss, count, grad, against[0], curvature[0]
-        return loss, count, grad, torch.cat(against, 1), torch.cat(curvature, 1)
+        if not loss_module.IMPLICIT_SAMPLE:
+            return loss, count, grad, None
+        return loss, count, grad, lambda n: (torch.cat([a[n] for a in against], 1), torch.cat([c[n] for c in curvature], 1))

@@ -27,15 +27,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file  # noqa: E402
 
 LOG = OUT / "torch_step.jsonl"
-VARIANTS = {  # name: (backend, batch_pairs, conjugate-gradient iterations of the implicit row step)
+VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step)
     "kernel": ("native", 0, 0),
     "torch-131072": ("torch", 131072, 0),
+    "torch-131072-lowrank8": ("torch", 131072, 8),  # as shipped
+    "torch-131072-lowrank": ("torch", 131072, 1),
     "torch-4096": ("torch", 4096, 0),
-    "torch-131072-implicit": ("torch", 131072, 6),
-    "torch-4096-implicit": ("torch", 4096, 6),
-    "torch-131072-implicit2": ("torch", 131072, 2),
-    "torch-131072-implicit12": ("torch", 131072, 12),
+    "torch-4096-lowrank8": ("torch", 4096, 8),
 }
+# Rows of earlier sessions in the log, no longer runnable: an exact conjugate-gradient solve of
+# the implicit step (2, 6 or 12 iterations), and CBOW context rows given 1/contexts of the curvature.
+RETIRED = ["torch-131072-implicit2", "torch-131072-implicit", "torch-131072-implicit12",
+           "torch-131072-implicit-percontext", "torch-131072-lowrank-percontext"]
 
 
 def worker(spec: dict) -> dict:
@@ -46,12 +49,14 @@ def worker(spec: dict) -> dict:
 
     import w2v.loss
 
-    backend, pairs, w2v.loss.IMPLICIT_ITERATIONS = VARIANTS[spec["variant"]]
-    alpha = 0.025 if spec["model"] == "sg" else 0.05
+    backend, pairs, w2v.loss.IMPLICIT_SAMPLE = VARIANTS[spec["variant"]]
+    model, _, objective = spec["model"].partition("-")  # "sg", "cbow", "sg-hs", "cbow-hs"
+    alpha = 0.025 if model == "sg" else 0.05
     run_dir = OUT / "runs" / f"torch-step-{abs(hash(json.dumps(spec, sort_keys=True)))}"
-    run = w2v.train([spec["tokfile"]], tokenizer="whitespace", lowercase=False, model=spec["model"], dim=100,
-                    window=5, negative=5, sample=1e-3, min_count=5, epochs=spec["epochs"], alpha=alpha,
+    run = w2v.train([spec["tokfile"]], tokenizer="whitespace", lowercase=False, model=model, dim=100,
+                    window=5, negative=0 if objective == "hs" else 5, hs=objective == "hs", sample=1e-3, min_count=5, epochs=spec["epochs"], alpha=alpha,
                     min_alpha=alpha * 1e-4, threads=2, seed=spec["seed"], backend=backend,
+                    device=spec.get("device", "auto") if backend == "torch" else "cpu",
                     batch_pairs=pairs or None, out=str(run_dir), overwrite=True, checkpoint_every=0,
                     evaluate=False, tensorboard=False, progress=False)
     vectors = run.vectors()
@@ -63,8 +68,8 @@ def worker(spec: dict) -> dict:
 def report(rows: list[dict]) -> str:
     lines = ["| model | engine | seeds | analogies % median [min-max] | WordSim-353 median [min-max] | train s |",
              "|---|---|---|---|---|---|"]
-    for model in ("sg", "cbow"):
-        for name in VARIANTS:
+    for model in ("sg", "cbow", "sg-hs", "cbow-hs"):
+        for name in [*VARIANTS, *RETIRED]:
             mine = [r for r in rows if r["variant"] == name and r["model"] == model]
             if not mine:
                 continue
@@ -78,10 +83,11 @@ def report(rows: list[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--models", default="sg,cbow")
+    p.add_argument("--models", default="sg,cbow", help="comma list of: sg, cbow, sg-hs, cbow-hs (hierarchical softmax)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma list of: " + ", ".join(VARIANTS))
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--tokens-mb", type=int, default=20, help="first N MB of the token file (0: all)")
+    p.add_argument("--device", default="auto", help="the torch rows' device (auto: cuda where there is one)")
     p.add_argument("--report", action="store_true")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -102,7 +108,7 @@ def main() -> None:
     for seed in a.seeds:
         for model in a.models.split(","):
             for name in a.variants.split(","):
-                spec = dict(tokfile=str(tok), epochs=a.epochs, model=model, seed=seed, variant=name)
+                spec = dict(tokfile=str(tok), epochs=a.epochs, model=model, seed=seed, variant=name, device=a.device)
                 proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
                                       text=True, cwd=ROOT)
                 if proc.returncode != 0:
