@@ -119,6 +119,22 @@ def test_implicit_row_step_scales_sampled_hits_to_all_of_them():
     torch.testing.assert_close(x[1], torch.ones(d, dtype=torch.float64))
 
 
+def test_implicit_row_step_samples_every_position_within_a_pair():
+    """With 6 hits per pair (a target and 5 negatives) and every 8th pair sampled, hits at every k are sampled."""
+    pairs, k, d = 64, 6, 3
+    where = torch.arange(pairs * k) % k  # row r is always hit at position r of a pair
+    seen = []
+
+    def saturation(n):
+        seen.append(n)
+        return torch.ones(len(n), 1, d, dtype=torch.float64), torch.full((len(n), 1), 0.1, dtype=torch.float64)
+
+    x = implicit_rows(torch.ones(k, d, dtype=torch.float64), where, saturation, every=8, width=k)
+    assert sorted(set((seen[0] % k).tolist())) == list(range(k))
+    assert torch.allclose(x, x[0].expand_as(x))  # every row was damped alike
+    assert (x < 1).all()
+
+
 @pytest.mark.parametrize("model,hs", [("sg", False), ("cbow", False), ("sg", True), ("cbow", True)])
 def test_torch_path_trains_with_and_without_the_implicit_step(tmp_path, monkeypatch, model, hs):
     kw = dict(epochs=2, threads=1, seed=3, dim=24, model=model, backend="torch", batch_pairs=65_536,

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 MAX_ROW_STEP = 1.0
-IMPLICIT_SAMPLE = 8  # every n-th hit estimates each row's curvature for the implicit step; 0: the plain summed step
+IMPLICIT_SAMPLE = 8  # every n-th pair's hits estimate each row's curvature for the implicit step; 0: the plain summed step
 
 # Given flat positions of hits, the vectors each was scored against [S, M, d] and the loss's curvature there [S, M].
 Saturation = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -47,7 +47,8 @@ def logistic_step(
     return loss, torch.einsum("pk,pkd->pd", g, rows), g.unsqueeze(-1) * hidden.unsqueeze(1), curvature
 
 
-def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturation, every: int) -> torch.Tensor:
+def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturation, every: int,
+                  width: int = 1) -> torch.Tensor:
     """The implicit step x_r = (I + H_r)^-1 total_r of every row r that where's hits land on.
 
     H_r = sum over the row's hits of curvature * a a^T (a: the vector the hit was scored
@@ -55,11 +56,14 @@ def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturati
     rank-one part is the direction the hits share (along which sequential SGD saturates);
     the diagonal keeps the rest's size. That system has a closed-form solution (Sherman-
     Morrison), so the step costs two scatters, not an iterative solve. The sums are estimated
-    from every `every`-th hit, scaled by the row's hits over its sampled hits: frequent rows,
-    the ones that need it, are sampled many times; a row with no sampled hit keeps its step.
+    from the hits of every `every`-th pair (where holds `width` hits per pair, all of them
+    taken, so no position within a pair is left out), scaled by the row's hits over its
+    sampled hits: frequent rows, the ones that need it, are sampled many times; a row with no
+    sampled hit keeps its step.
     """
     d = total.shape[1]
-    positions = torch.arange(0, len(where), every, device=where.device)
+    pairs = torch.arange(0, len(where) // width, every, device=where.device)
+    positions = (pairs.unsqueeze(1) * width + torch.arange(width, device=where.device)).reshape(-1)
     against, curvature = saturation(positions)
     if against.shape[1] == 1:
         weighted = curvature * against[:, 0]
@@ -82,6 +86,7 @@ def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturati
 
 def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, saturation: Saturation | None = None) -> None:
     """Sum the steps per row, take each row's implicit step (with saturation), clip, add in place."""
+    width = index.shape[-1] if index.dim() > 1 else 1
     index = index.reshape(-1)
     step = step.reshape(-1, matrix.shape[1])
     if matrix.is_cuda:
@@ -93,7 +98,7 @@ def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, sa
         rows, where = torch.unique(index, return_inverse=True)
         total = torch.zeros(len(rows), matrix.shape[1], dtype=step.dtype, device=step.device).index_add_(0, where, step)
     if IMPLICIT_SAMPLE and saturation is not None:
-        total = implicit_rows(total, where, saturation, IMPLICIT_SAMPLE)
+        total = implicit_rows(total, where, saturation, IMPLICIT_SAMPLE, width)
     total *= torch.clamp(MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
     if rows is None:
         matrix.add_(total)

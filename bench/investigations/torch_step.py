@@ -30,15 +30,23 @@ LOG = OUT / "torch_step.jsonl"
 VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step)
     "kernel": ("native", 0, 0),
     "torch-131072": ("torch", 131072, 0),
-    "torch-131072-lowrank8": ("torch", 131072, 8),  # as shipped
+    "torch-131072-pairs8": ("torch", 131072, 8),  # as shipped: every 8th pair's hits
     "torch-131072-lowrank": ("torch", 131072, 1),
     "torch-4096": ("torch", 4096, 0),
-    "torch-4096-lowrank8": ("torch", 4096, 8),
+    "torch-4096-pairs8": ("torch", 4096, 8),
 }
 # Rows of earlier sessions in the log, no longer runnable: an exact conjugate-gradient solve of
-# the implicit step (2, 6 or 12 iterations), and CBOW context rows given 1/contexts of the curvature.
-RETIRED = ["torch-131072-implicit2", "torch-131072-implicit", "torch-131072-implicit12",
-           "torch-131072-implicit-percontext", "torch-131072-lowrank-percontext"]
+# the implicit step (2, 6 or 12 iterations), CBOW context rows given 1/contexts of the curvature,
+# and the closed form with every 8th flat hit sampled (lowrank8; commit 069363e).
+RETIRED = [
+    "torch-131072-lowrank8",
+    "torch-4096-lowrank8",
+    "torch-131072-implicit2",
+    "torch-131072-implicit",
+    "torch-131072-implicit12",
+    "torch-131072-implicit-percontext",
+    "torch-131072-lowrank-percontext",
+]
 
 
 def worker(spec: dict) -> dict:
