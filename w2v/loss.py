@@ -74,8 +74,7 @@ def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturati
     per_hit = torch.cat([weighted, squares, curvature.sum(1, keepdim=True), torch.ones_like(curvature[:, :1])], 1)
     sums = torch.zeros(len(total), 2 * d + 2, dtype=total.dtype, device=total.device).index_add_(0, where[positions], per_hit)
     if every > 1:
-        hits = torch.zeros(len(total), dtype=total.dtype, device=total.device)
-        hits.index_add_(0, where, torch.ones_like(where, dtype=total.dtype))
+        hits = torch.bincount(where, minlength=len(total)).to(total.dtype)
         sums[:, : 2 * d + 1] *= (hits / sums[:, -1].clamp(min=1)).unsqueeze(1)
     weighted, squares, mass = sums[:, :d], sums[:, d : 2 * d], sums[:, 2 * d : 2 * d + 1]
     u = weighted / mass.clamp(min=1e-30).sqrt()
@@ -112,6 +111,22 @@ def each_hit_against(hidden: torch.Tensor, curvature: torch.Tensor) -> Saturatio
     return lambda n: (hidden[n // k].unsqueeze(1), curvature.reshape(-1)[n].unsqueeze(1))
 
 
+Scored = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def score_and_update(output: torch.Tensor, index: torch.Tensor, hidden: torch.Tensor, labels: torch.Tensor,
+                     weight: torch.Tensor, alpha: float) -> Scored:
+    """Score hidden [P, d] against output[index] ([P, K]) and step those output rows.
+
+    Returns (loss, scored pairs, the hidden vectors' step, the rows scored [P, K, d], the
+    loss's curvature there [P, K]): what every objective hands the model.
+    """
+    rows = output[index]
+    loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
+    apply_rows(output, index, grad_rows, each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
+    return loss, weight.sum(dtype=torch.float64), grad_hidden, rows, curvature
+
+
 class NegativeSampling:
     """One positive and k negatives drawn from counts^exponent; a negative equal to the target is redrawn."""
 
@@ -134,16 +149,13 @@ class NegativeSampling:
         u = torch.rand(shape, generator=self.generator, device=self.cum.device, dtype=torch.float64)
         return torch.searchsorted(self.cum, u * self.cum[-1]).clamp_(max=len(self.cum) - 1)
 
-    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
         noise, noise_ok = self.draw(targets)
         index = torch.cat([targets.unsqueeze(1), noise], 1)
         labels = torch.zeros(index.shape, dtype=hidden.dtype, device=hidden.device)
         labels[:, 0] = 1
         weight = torch.cat([torch.ones_like(noise_ok[:, :1]), noise_ok], 1)
-        rows = self.output[index]
-        loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
-        apply_rows(self.output, index, grad_rows, each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
-        return loss, weight.sum(dtype=torch.float64), grad_hidden, rows, curvature
+        return score_and_update(self.output, index, hidden, labels, weight, alpha)
 
 
 class HierarchicalSoftmax:
@@ -156,12 +168,8 @@ class HierarchicalSoftmax:
         width = points.shape[1]
         self.mask = (torch.arange(width, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)).to(output_hs.dtype)
 
-    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
         index = self.points[targets]
         labels = 1.0 - self.codes[targets].to(hidden.dtype)
-        weight = self.mask[targets]
-        rows = self.output[index]
-        loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
-        apply_rows(self.output, index, grad_rows * weight.unsqueeze(-1),
-                   each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
-        return loss, weight.sum(dtype=torch.float64), grad_hidden, rows, curvature
+        weight = self.mask[targets]  # logistic_step's steps are already zero past the path's end
+        return score_and_update(self.output, index, hidden, labels, weight, alpha)

@@ -62,7 +62,8 @@ def worker(spec: dict) -> dict:
     alpha = 0.025 if model == "sg" else 0.05
     run_dir = OUT / "runs" / f"torch-step-{abs(hash(json.dumps(spec, sort_keys=True)))}"
     run = w2v.train([spec["tokfile"]], tokenizer="whitespace", lowercase=False, model=model, dim=100,
-                    window=5, negative=0 if objective == "hs" else 5, hs=objective == "hs", sample=1e-3, min_count=5, epochs=spec["epochs"], alpha=alpha,
+                    window=5, negative=0 if objective == "hs" else 5, hs=objective == "hs", sample=1e-3,
+                    min_count=5, epochs=spec["epochs"], alpha=alpha,
                     min_alpha=alpha * 1e-4, threads=2, seed=spec["seed"], backend=backend,
                     device=spec.get("device", "auto") if backend == "torch" else "cpu",
                     batch_pairs=pairs or None, out=str(run_dir), overwrite=True, checkpoint_every=0,
