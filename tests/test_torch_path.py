@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import w2v
 import w2v.loss
-from w2v.loss import implicit_rows, logistic_step
-from w2v.model import context_pairs
+from w2v.dictionary import huffman_tree
+from w2v.loss import HierarchicalSoftmax, implicit_rows, logistic_step
+from w2v.model import context_pairs, disjoint_windows
 
 MOBY = str(Path(__file__).resolve().parent.parent / "corpora" / "moby_dick.txt.gz")
 QUIET = dict(progress=False, tensorboard=False, evaluate=False)
@@ -145,3 +147,55 @@ def test_torch_path_trains_with_and_without_the_implicit_step(tmp_path, monkeypa
         losses = run.stats["epoch_losses"]
         assert losses[1] < losses[0]
         assert torch.isfinite(run.params.input).all()
+
+
+@pytest.mark.parametrize("sample", [0, 1])
+def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sample):
+    """Flat per-node hits give what scoring every path padded to the longest (and masked) gives."""
+    monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", sample)
+    points, codes, lengths = (torch.from_numpy(a) for a in huffman_tree(np.array([50, 20, 9, 6, 3, 2, 1])))
+    g = torch.Generator().manual_seed(4)
+    d, targets = 6, torch.tensor([0, 6, 3, 0, 1, 5, 6, 2])
+    hidden = torch.randn(len(targets), d, generator=g, dtype=torch.float64)
+    start = torch.randn(len(points) - 1, d, generator=g, dtype=torch.float64)
+    ours = start.clone()
+    loss, count, step, saturation = HierarchicalSoftmax(ours, points, codes, lengths)(hidden, targets, 0.1)
+
+    index = points.long()[targets]
+    weight = (torch.arange(points.shape[1]) < lengths[targets].unsqueeze(1)).to(torch.float64)
+    rows = start[index]
+    want_loss, want_step, row_steps, curvature = logistic_step(hidden, rows, 1.0 - codes[targets].to(torch.float64),
+                                                               weight, 0.1)
+    assert loss.item() == pytest.approx(want_loss.item())
+    assert count.item() == weight.sum().item()
+    torch.testing.assert_close(step, want_step)
+    against, on_path = saturation(torch.arange(len(targets)))
+    torch.testing.assert_close(against * weight.unsqueeze(-1), rows * weight.unsqueeze(-1))
+    torch.testing.assert_close(on_path, curvature)
+    if not sample:  # the plain summed step: each inner node moves by the sum of its hits' steps
+        torch.testing.assert_close(ours, start.index_add(0, index.reshape(-1), row_steps.reshape(-1, d)))
+
+
+def test_cbow_steps_never_hold_two_windows_that_share_a_position():
+    g = torch.Generator().manual_seed(5)
+    sentence = torch.repeat_interleave(torch.arange(40), torch.randint(1, 30, (40,), generator=g))
+    centre, context = context_pairs(sentence, 5, g)
+    reordered, moved, steps = disjoint_windows(centre, context, 5, step=64)
+    assert sorted(zip(reordered.tolist(), moved.tolist())) == sorted(zip(centre.tolist(), context.tolist()))
+    assert [s for s, _ in steps] == sorted(s for s, _ in steps) and steps[-1][1] == len(centre)
+    for start, end in steps:
+        assert 0 < end - start <= 64
+        centres = reordered[start:end].unique()
+        assert (centres.diff() >= 11).all()  # windows of reach <= 5 around them are disjoint
+
+
+def test_chunks_fill_cbow_steps_on_the_pytorch_path():
+    from w2v.config import TrainConfig
+    from w2v.engines import CHUNK_WORDS, chunk_words
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert chunk_words(TrainConfig(model="cbow"), gpu) == (1 << 17) * 11 // 5  # 2 * window + 1 passes of 131,072 pairs
+    assert chunk_words(TrainConfig(model="cbow", window=8, batch_pairs=10_000), gpu) == CHUNK_WORDS
+    assert chunk_words(TrainConfig(model="sg"), gpu) == CHUNK_WORDS
+    assert chunk_words(TrainConfig(model="cbow", backend="torch"), cpu) == CHUNK_WORDS  # 4,096-pair steps
+    assert chunk_words(TrainConfig(model="cbow", batch_words=5_000), gpu) == 5_000

@@ -79,7 +79,8 @@ class TrainConfig:
     device: str = setting("auto", "auto (cuda when available, else cpu), cpu, cuda or cuda:N.")
     backend: str = setting("auto", "auto: the C kernel on CPU, PyTorch on GPU; torch forces the PyTorch path.",
                            choices=BACKENDS)
-    batch_words: int = setting(100_000, "Words per work unit handed to a thread.")
+    batch_words: int | None = setting(None, "Words per work unit (chunk) handed to a thread.",
+                                      shown="100000; CBOW on the PyTorch path: batch-pairs x (2 window + 1) / window")
     batch_pairs: int | None = setting(None, "PyTorch path: (centre, context) pairs per SGD step; larger is faster "
                                       "on a GPU, but summed steps drift from sequential SGD.",
                                       shown="4096 on CPU, 131072 on GPU")
@@ -170,7 +171,7 @@ class TrainConfig:
              f"--phrase-threshold must be between -1 and 1 for the npmi scorer, not {t}")
         need(self.window <= self.max_sentence_length,
              f"--window {self.window} is longer than the longest sentence ({self.max_sentence_length} tokens)")
-        need(self.batch_words >= 1, "--batch-words must be at least 1")
+        need(self.batch_words is None or self.batch_words >= 1, "--batch-words must be at least 1")
         need(self.batch_pairs is None or self.batch_pairs >= 1, "--batch-pairs must be at least 1")
         need(self.checkpoint_every >= 0, "--checkpoint-every must be 0 or more")
         need(self.progress_every is None or (math.isfinite(self.progress_every) and self.progress_every > 0),

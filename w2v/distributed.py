@@ -32,6 +32,7 @@ import torch
 from w2v.config import TrainConfig
 from w2v.dictionary import Dictionary
 from w2v.encode import Encoded
+from w2v.engines import chunk_words
 from w2v.errors import LeaderFailed, UserError
 from w2v.group import Group, Prepared, SingleProcess, check_resume, mid_epoch
 from w2v.parameters import Parameters
@@ -329,7 +330,7 @@ class Distributed:
 
     def _chunk_words(self, config: TrainConfig) -> int:
         """--batch-words, made smaller if need be to give every thread a chunk in each round."""
-        return max(1, min(config.batch_words, config.sync_words // FREQUENT_SYNCS // self.max_threads))
+        return max(1, min(chunk_words(config, self.device), config.sync_words // FREQUENT_SYNCS // self.max_threads))
 
     # --- training --------------------------------------------------------------------
     def begin(self, params: Parameters, progress: Progress, epochs: int) -> tuple[int, int]:

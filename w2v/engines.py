@@ -25,6 +25,23 @@ from w2v.semantics import Tables, chunk_seed, learning_rate
 # thread trains in its own copy (kernel.c explains why).
 TOP_NODES = 128
 TORCH_BATCH_PAIRS = {"cpu": 1 << 12, "cuda": 1 << 17}  # --batch-pairs defaults
+CHUNK_WORDS = 100_000  # --batch-words default
+
+
+def chunk_words(config: TrainConfig, device: torch.device) -> int:
+    """Words per chunk: --batch-words, by default 100,000, more for CBOW on the PyTorch path.
+
+    That path trains a CBOW chunk in 2 * window + 1 passes (w2v.model.disjoint_windows), each
+    cut into steps of --batch-pairs: the chunk is made big enough (about window pairs per
+    word) that each pass fills a step, as a GPU needs for its speed.
+    """
+    if config.batch_words is not None:
+        return config.batch_words
+    torch_path = device.type != "cpu" or config.backend == "torch" or not native.available()
+    if config.model != "cbow" or not torch_path:
+        return CHUNK_WORDS
+    pairs = config.batch_pairs or TORCH_BATCH_PAIRS[device.type]
+    return max(CHUNK_WORDS, pairs * (2 * config.window + 1) // config.window)
 
 
 @dataclass

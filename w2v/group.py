@@ -16,6 +16,7 @@ import torch
 
 from w2v.config import TrainConfig
 from w2v.encode import Encoded
+from w2v.engines import chunk_words
 from w2v.errors import UserError
 from w2v.parameters import Parameters
 from w2v.runfolder import Progress
@@ -68,7 +69,7 @@ class SingleProcess:
 
     def prepare(self, config: TrainConfig, build: Callable[[TrainConfig], Prepared]) -> Prepared:
         prepared = build(config)
-        self.bounds = chunk_bounds(prepared.data.offsets, config.batch_words, prepared.data.read_offsets)
+        self.bounds = chunk_bounds(prepared.data.offsets, chunk_words(config, self.device), prepared.data.read_offsets)
         self.words_per_epoch = int(prepared.data.offsets[-1])
         self.check_resume(prepared.resumed, prepared.progress)
         return prepared

@@ -37,6 +37,27 @@ def context_pairs(sentence: torch.Tensor, window: int, generator: torch.Generato
     return centre, pos[centre, k]
 
 
+SEPARATE_WINDOWS = True
+
+
+def disjoint_windows(centre: torch.Tensor, context: torch.Tensor, window: int, step: int
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """CBOW's pairs reordered so that no step holds two centres whose windows share a position.
+
+    Neighbouring centres share most of their context rows, and sequential SGD lets each
+    centre see the step its neighbour just gave them; one step summing both loses that. So
+    the pairs go in 2 * window + 1 passes, pass r taking the centres at positions = r modulo
+    that, cut into steps of at most `step` pairs that never straddle two passes. Returns the
+    reordered centre and context and each step's [start, end).
+    """
+    passes = 2 * window + 1
+    residue = centre % passes
+    order = torch.argsort(residue, stable=True)
+    ends = torch.cumsum(torch.bincount(residue, minlength=passes), 0).tolist()
+    steps = [(s, min(s + step, end)) for begin, end in zip([0, *ends], ends) for s in range(begin, end, step)]
+    return centre[order], context[order], steps
+
+
 class TorchModel:
     """Trains chunks of sentences with batched tensor ops on any torch device."""
 
@@ -73,10 +94,13 @@ class TorchModel:
         if len(tokens) == 0:
             return 0.0, 0.0
         centre, context = context_pairs(sentence, self.window, self.generator)
-        step = self.batch_pairs
-        for start in range(0, len(centre), step):
+        if self.cbow and SEPARATE_WINDOWS:
+            centre, context, steps = disjoint_windows(centre, context, self.window, self.batch_pairs)
+        else:
+            steps = [(start, min(start + self.batch_pairs, len(centre))) for start in range(0, len(centre), self.batch_pairs)]
+        for start, end in steps:
             alpha = alpha_at(start / max(1, len(centre)))
-            c, x = centre[start : start + step], context[start : start + step]
+            c, x = centre[start:end], context[start:end]
             if self.cbow:
                 l, n = self._cbow(tokens, c, x, alpha)
             elif self.context_first:
@@ -117,12 +141,18 @@ class TorchModel:
         """
         grad = torch.zeros_like(hidden)
         loss = count = 0
-        against, curvature = [], []
+        saturations = []
         for objective in self.losses:
-            l, n, g, rows, c = objective(hidden, targets, alpha)
+            l, n, g, s = objective(hidden, targets, alpha)
             loss, count, grad = loss + l, count + n, grad + g
-            against.append(rows)
-            curvature.append(c)
+            saturations.append(s)
         if not loss_module.IMPLICIT_SAMPLE:
             return loss, count, grad, None
-        return loss, count, grad, lambda n: (torch.cat([a[n] for a in against], 1), torch.cat([c[n] for c in curvature], 1))
+        if len(saturations) == 1:
+            return loss, count, grad, saturations[0]
+
+        def both(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            parts = [s(n) for s in saturations]
+            return torch.cat([a for a, _ in parts], 1), torch.cat([c for _, c in parts], 1)
+
+        return loss, count, grad, both

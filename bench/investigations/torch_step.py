@@ -27,18 +27,25 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file  # noqa: E402
 
 LOG = OUT / "torch_step.jsonl"
-VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step)
+VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step[, disjoint CBOW windows])
     "kernel": ("native", 0, 0),
     "torch-131072": ("torch", 131072, 0),
     "torch-131072-pairs8": ("torch", 131072, 8),  # as shipped: every 8th pair's hits
     "torch-131072-lowrank": ("torch", 131072, 1),
     "torch-4096": ("torch", 4096, 0),
     "torch-4096-pairs8": ("torch", 4096, 8),
+    "torch-256": ("torch", 256, 0),  # nearly sequential: what is left when batches are small
+    "torch-256-pairs8": ("torch", 256, 8),
+    "torch-131072-disjoint": ("torch", 131072, 0, True),
+    "torch-131072-pairs8-disjoint": ("torch", 131072, 8, True),
+    "torch-4096-disjoint": ("torch", 4096, 0, True),
 }
 # Rows of earlier sessions in the log, no longer runnable: an exact conjugate-gradient solve of
 # the implicit step (2, 6 or 12 iterations), CBOW context rows given 1/contexts of the curvature,
 # and the closed form with every 8th flat hit sampled (lowrank8; commit 069363e).
 RETIRED = [
+    "torch-131072-pairs8-disjoint-chunk100k",
+    "torch-131072-disjoint-chunk100k",
     "torch-131072-lowrank8",
     "torch-4096-lowrank8",
     "torch-131072-implicit2",
@@ -56,8 +63,10 @@ def worker(spec: dict) -> dict:
     from w2v.evaluate import analogies, similarity
 
     import w2v.loss
+    import w2v.model
 
-    backend, pairs, w2v.loss.IMPLICIT_SAMPLE = VARIANTS[spec["variant"]]
+    backend, pairs, w2v.loss.IMPLICIT_SAMPLE, *disjoint = VARIANTS[spec["variant"]]
+    w2v.model.SEPARATE_WINDOWS = bool(disjoint and disjoint[0])
     model, _, objective = spec["model"].partition("-")  # "sg", "cbow", "sg-hs", "cbow-hs"
     alpha = 0.025 if model == "sg" else 0.05
     run_dir = OUT / "runs" / f"torch-step-{abs(hash(json.dumps(spec, sort_keys=True)))}"
