@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import w2v
 import w2v.loss
 from w2v.dictionary import huffman_tree
-from w2v.loss import HierarchicalSoftmax, implicit_rows, logistic_step
+from w2v.loss import HierarchicalSoftmax, curvature_sums, implicit_rows, logistic_step
 from w2v.model import context_pairs, disjoint_windows
 
 MOBY = str(Path(__file__).resolve().parent.parent / "corpora" / "moby_dick.txt.gz")
@@ -86,7 +86,7 @@ def test_implicit_row_step_solves_its_model_in_closed_form():
     against = torch.randn(hits, m, d, generator=g, dtype=torch.float64)
     curvature = torch.rand(hits, m, generator=g, dtype=torch.float64) * 0.05
     total = torch.randn(rows, d, generator=g, dtype=torch.float64)
-    x = implicit_rows(total, where, lambda n: (against[n], curvature[n]), every=1)
+    x = implicit_rows(total, where, lambda n: curvature_sums(against[n], curvature[n]), every=1)
     torch.testing.assert_close(x, _dense_model_solve(total, where, against, curvature, rows, d))
 
 
@@ -99,7 +99,7 @@ def test_implicit_row_step_is_exact_where_a_row_is_scored_against_one_vector():
     against = direction[where].unsqueeze(1)
     curvature = torch.rand(hits, 1, generator=g, dtype=torch.float64) * 0.05
     total = torch.randn(rows, d, generator=g, dtype=torch.float64)
-    x = implicit_rows(total, where, lambda n: (against[n], curvature[n]), every=1)
+    x = implicit_rows(total, where, lambda n: curvature_sums(against[n], curvature[n]), every=1)
     for r in range(rows):
         mine = where == r
         exact = torch.eye(d, dtype=torch.float64) + torch.einsum("nm,nmd,nme->de", curvature[mine], against[mine], against[mine])
@@ -114,10 +114,10 @@ def test_implicit_row_step_scales_sampled_hits_to_all_of_them():
     against = torch.randn(2, 2, d, generator=g, dtype=torch.float64)[where]
     curvature = torch.full((hits, 2), 0.03, dtype=torch.float64)
     total = torch.randn(2, d, generator=g, dtype=torch.float64)
-    saturation = lambda n: (against[n], curvature[n])  # noqa: E731
+    saturation = lambda n: curvature_sums(against[n], curvature[n])  # noqa: E731
     torch.testing.assert_close(implicit_rows(total, where, saturation, every=4), implicit_rows(total, where, saturation, every=1))
     unsampled = torch.tensor([0, 1, 2])  # row 1 is hit once, at position 1: not sampled, its step stays
-    x = implicit_rows(torch.ones(3, d, dtype=torch.float64), unsampled, lambda n: (against[n], curvature[n]), every=2)
+    x = implicit_rows(torch.ones(3, d, dtype=torch.float64), unsampled, lambda n: curvature_sums(against[n], curvature[n]), every=2)
     torch.testing.assert_close(x[1], torch.ones(d, dtype=torch.float64))
 
 
@@ -129,7 +129,7 @@ def test_implicit_row_step_samples_every_position_within_a_pair():
 
     def saturation(n):
         seen.append(n)
-        return torch.ones(len(n), 1, d, dtype=torch.float64), torch.full((len(n), 1), 0.1, dtype=torch.float64)
+        return curvature_sums(torch.ones(len(n), 1, d, dtype=torch.float64), torch.full((len(n), 1), 0.1, dtype=torch.float64))
 
     x = implicit_rows(torch.ones(k, d, dtype=torch.float64), where, saturation, every=8, width=k)
     assert sorted(set((seen[0] % k).tolist())) == list(range(k))
@@ -169,9 +169,7 @@ def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sa
     assert loss.item() == pytest.approx(want_loss.item())
     assert count.item() == weight.sum().item()
     torch.testing.assert_close(step, want_step)
-    against, on_path = saturation(torch.arange(len(targets)))
-    torch.testing.assert_close(against * weight.unsqueeze(-1), rows * weight.unsqueeze(-1))
-    torch.testing.assert_close(on_path, curvature)
+    torch.testing.assert_close(saturation(torch.arange(len(targets))), curvature_sums(rows, curvature))
     if not sample:  # the plain summed step: each inner node moves by the sum of its hits' steps
         torch.testing.assert_close(ours, start.index_add(0, index.reshape(-1), row_steps.reshape(-1, d)))
 
@@ -199,3 +197,15 @@ def test_chunks_fill_cbow_steps_on_the_pytorch_path():
     assert chunk_words(TrainConfig(model="sg"), gpu) == CHUNK_WORDS
     assert chunk_words(TrainConfig(model="cbow", backend="torch"), cpu) == CHUNK_WORDS  # 4,096-pair steps
     assert chunk_words(TrainConfig(model="cbow", batch_words=5_000), gpu) == 5_000
+
+
+def test_implicit_row_step_estimates_from_the_hits_it_is_given():
+    """CBOW samples by centre (all context rows of every n-th centre): a given sample stands for all hits."""
+    d = 4
+    where = torch.tensor([0, 1, 0, 2, 0, 1, 0, 2])
+    against = torch.randn(1, 1, d, dtype=torch.float64).expand(len(where), 1, d)
+    curvature = torch.full((len(where), 1), 0.05, dtype=torch.float64)
+    total = torch.ones(3, d, dtype=torch.float64)
+    saturation = lambda n: curvature_sums(against[n], curvature[n])  # noqa: E731
+    given = implicit_rows(total, where, saturation, every=2, sample=torch.tensor([0, 1, 3]))
+    torch.testing.assert_close(given, implicit_rows(total, where, saturation, every=1))

@@ -26,8 +26,22 @@ import torch.nn.functional as F
 MAX_ROW_STEP = 1.0
 IMPLICIT_SAMPLE = 8  # every n-th pair's hits estimate each row's curvature for the implicit step; 0: the plain summed step
 
-# Given flat positions of hits, the vectors each was scored against [S, M, d] and the loss's curvature there [S, M].
-Saturation = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# Given flat positions of hits, the sums over what each hit was scored against (curvature_sums).
+Saturation = Callable[[torch.Tensor], torch.Tensor]
+
+
+def curvature_sums(against: torch.Tensor, curvature: torch.Tensor) -> torch.Tensor:
+    """[S, 2d + 1]: sum c a, sum c a * a and sum c over each hit's vectors against [S, M, d], curvature c [S, M]."""
+    d = against.shape[-1]
+    sums = torch.empty(len(against), 2 * d + 1, dtype=against.dtype, device=against.device)
+    if against.shape[1] == 1:
+        torch.mul(curvature, against[:, 0], out=sums[:, :d])
+        torch.mul(sums[:, :d], against[:, 0], out=sums[:, d : 2 * d])
+    else:
+        sums[:, :d] = torch.einsum("nm,nmd->nd", curvature, against)
+        sums[:, d : 2 * d] = torch.einsum("nm,nmd->nd", curvature, against.square())
+    torch.sum(curvature, 1, out=sums[:, 2 * d])
+    return sums
 
 
 def logistic_step(
@@ -48,7 +62,7 @@ def logistic_step(
 
 
 def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturation, every: int,
-                  width: int = 1) -> torch.Tensor:
+                  width: int = 1, sample: torch.Tensor | None = None) -> torch.Tensor:
     """The implicit step x_r = (I + H_r)^-1 total_r of every row r that where's hits land on.
 
     H_r = sum over the row's hits of curvature * a a^T (a: the vector the hit was scored
@@ -57,36 +71,29 @@ def implicit_rows(total: torch.Tensor, where: torch.Tensor, saturation: Saturati
     the diagonal keeps the rest's size. That system has a closed-form solution (Sherman-
     Morrison), so the step costs two scatters, not an iterative solve. The sums are estimated
     from the hits of every `every`-th pair (where holds `width` hits per pair, all of them
-    taken, so no position within a pair is left out), scaled by the row's hits over its
-    sampled hits: frequent rows, the ones that need it, are sampled many times; a row with no
-    sampled hit keeps its step.
+    taken, so no position within a pair is left out), or from the positions `sample` names,
+    scaled by the row's hits over its sampled hits: frequent rows, the ones that need it, are
+    sampled many times; a row with no sampled hit keeps its step.
     """
     d = total.shape[1]
-    pairs = torch.arange(0, len(where) // width, every, device=where.device)
-    positions = (pairs.unsqueeze(1) * width + torch.arange(width, device=where.device)).reshape(-1)
-    against, curvature = saturation(positions)
-    per_hit = torch.empty(len(positions), 2 * d + 2, dtype=total.dtype, device=total.device)
-    if against.shape[1] == 1:
-        torch.mul(curvature, against[:, 0], out=per_hit[:, :d])
-        torch.mul(per_hit[:, :d], against[:, 0], out=per_hit[:, d : 2 * d])
-    else:
-        per_hit[:, :d] = torch.einsum("nm,nmd->nd", curvature, against)
-        per_hit[:, d : 2 * d] = torch.einsum("nm,nmd->nd", curvature, against.square())
-    torch.sum(curvature, 1, out=per_hit[:, 2 * d])
-    per_hit[:, -1] = 1
-    sums = torch.zeros(len(total), 2 * d + 2, dtype=total.dtype, device=total.device).index_add_(0, where[positions], per_hit)
+    if sample is None:
+        pairs = torch.arange(0, len(where) // width, every, device=where.device)
+        sample = (pairs.unsqueeze(1) * width + torch.arange(width, device=where.device)).reshape(-1)
+    sampled_rows = where[sample]
+    sums = torch.zeros(len(total), 2 * d + 1, dtype=total.dtype, device=total.device).index_add_(0, sampled_rows, saturation(sample))
     if every > 1:
-        hits = torch.bincount(where, minlength=len(total)).to(total.dtype)
-        sums[:, : 2 * d + 1] *= (hits / sums[:, -1].clamp(min=1)).unsqueeze(1)
-    weighted, squares, mass = sums[:, :d], sums[:, d : 2 * d], sums[:, 2 * d : 2 * d + 1]
+        hits = torch.bincount(where, minlength=len(total))
+        sums *= (hits / torch.bincount(sampled_rows, minlength=len(total)).clamp(min=1)).to(total.dtype).unsqueeze(1)
+    weighted, squares, mass = sums[:, :d], sums[:, d : 2 * d], sums[:, 2 * d :]
     u = weighted / mass.clamp(min=1e-30).sqrt()
     inverse = 1.0 / (1.0 + (squares - u * u).clamp(min=0))
     y, z = inverse * total, inverse * u
     return y - z * ((u * y).sum(1, keepdim=True) / (1.0 + (u * z).sum(1, keepdim=True)))
 
 
-def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, saturation: Saturation | None = None) -> None:
-    """Sum the steps per row, take each row's implicit step (with saturation), clip, add in place."""
+def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, saturation: Saturation | None = None,
+               sample: torch.Tensor | None = None) -> None:
+    """Sum the steps per row, take each row's implicit step (with saturation; implicit_rows), clip, add in place."""
     width = index.shape[-1] if index.dim() > 1 else 1
     index = index.reshape(-1)
     step = step.reshape(-1, matrix.shape[1])
@@ -99,7 +106,7 @@ def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, sa
         rows, where = torch.unique(index, return_inverse=True)
         total = torch.zeros(len(rows), matrix.shape[1], dtype=step.dtype, device=step.device).index_add_(0, where, step)
     if IMPLICIT_SAMPLE and saturation is not None:
-        total = implicit_rows(total, where, saturation, IMPLICIT_SAMPLE, width)
+        total = implicit_rows(total, where, saturation, IMPLICIT_SAMPLE, width, sample)
     total *= torch.clamp(MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
     if rows is None:
         matrix.add_(total)
@@ -110,7 +117,7 @@ def apply_rows(matrix: torch.Tensor, index: torch.Tensor, step: torch.Tensor, sa
 def each_hit_against(hidden: torch.Tensor, curvature: torch.Tensor) -> Saturation:
     """The saturation of output rows index [P, K]: hit (p, k) was scored against hidden[p]."""
     k = curvature.shape[1]
-    return lambda n: (hidden[n // k].unsqueeze(1), curvature.reshape(-1)[n].unsqueeze(1))
+    return lambda n: curvature_sums(hidden[n // k].unsqueeze(1), curvature.reshape(-1)[n].unsqueeze(1))
 
 
 Scored = tuple[torch.Tensor, torch.Tensor, torch.Tensor, Saturation]
@@ -127,7 +134,7 @@ def score_and_update(output: torch.Tensor, index: torch.Tensor, hidden: torch.Te
     rows = output[index]
     loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)
     apply_rows(output, index, grad_rows, each_hit_against(hidden, curvature) if IMPLICIT_SAMPLE else None)
-    return loss, weight.sum(dtype=torch.float64), grad_hidden, lambda n: (rows[n], curvature[n])
+    return loss, weight.sum(dtype=torch.float64), grad_hidden, lambda n: curvature_sums(rows[n], curvature[n])
 
 
 class NegativeSampling:
@@ -189,10 +196,10 @@ class HierarchicalSoftmax:
         apply_rows(self.output, index, grad_rows.squeeze(1), each_hit_against(mine, curvature) if IMPLICIT_SAMPLE else None)
         hidden_step = torch.zeros_like(hidden).index_add_(0, pair, grad_hidden)
 
-        def saturation(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def saturation(n: torch.Tensor) -> torch.Tensor:
             # Pair n's hits, padded to the longest path with zero curvature.
             on_path = self.depths < lengths[n].unsqueeze(1)
             hit = ((ends - lengths)[n].unsqueeze(1) + self.depths).clamp(max=max(len(pair) - 1, 0))
-            return rows[hit], curvature[hit, 0] * on_path
+            return curvature_sums(rows[hit], curvature[hit, 0] * on_path)
 
         return loss, lengths.sum(dtype=torch.float64), hidden_step, saturation

@@ -128,7 +128,14 @@ class TorchModel:
         # Each context row is scored through its centre's hidden vector: the centre's curvature,
         # all of it, as if the centre's other context rows moved with it (word2vec's update
         # moves them all by the same step; 1/contexts of it scored worse, bench/RESULTS.md).
-        apply_rows(self.params.input, rows, grad[group], None if saturation is None else lambda n: saturation(group[n]))
+        # Sampled by centre: every n-th centre's sums, once, for all its context rows.
+        if saturation is None:
+            apply_rows(self.params.input, rows, grad[group])
+        else:
+            every = loss_module.IMPLICIT_SAMPLE
+            sums = saturation(torch.arange(0, len(centres), every, device=rows.device))
+            sample = (group % every == 0).nonzero().squeeze(1)
+            apply_rows(self.params.input, rows, grad[group], lambda n: sums[group[n] // every], sample)
         return loss, count
 
     def _score(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float
@@ -150,9 +157,4 @@ class TorchModel:
             return loss, count, grad, None
         if len(saturations) == 1:
             return loss, count, grad, saturations[0]
-
-        def both(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            parts = [s(n) for s in saturations]
-            return torch.cat([a for a, _ in parts], 1), torch.cat([c for _, c in parts], 1)
-
-        return loss, count, grad, both
+        return loss, count, grad, lambda n: sum(s(n) for s in saturations)  # the sums add up across objectives
