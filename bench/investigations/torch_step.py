@@ -27,23 +27,29 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file  # noqa: E402
 
 LOG = OUT / "torch_step.jsonl"
-VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step[, disjoint CBOW windows])
+VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step[, CBOW's windows disjoint within a step])
     "kernel": ("native", 0, 0),
     "torch-131072": ("torch", 131072, 0),
-    "torch-131072-pairs8": ("torch", 131072, 8),  # as shipped: every 8th pair's hits
+    "torch-131072-pairs8": ("torch", 131072, 8),  # every 8th pair's hits
     "torch-131072-lowrank": ("torch", 131072, 1),
     "torch-4096": ("torch", 4096, 0),
     "torch-4096-pairs8": ("torch", 4096, 8),
     "torch-256": ("torch", 256, 0),  # nearly sequential: what is left when batches are small
     "torch-256-pairs8": ("torch", 256, 8),
     "torch-131072-disjoint": ("torch", 131072, 0, True),
-    "torch-131072-pairs8-disjoint": ("torch", 131072, 8, True),
+    "torch-131072-pairs8-disjoint": ("torch", 131072, 8, True),  # as shipped: the GPU default
     "torch-4096-disjoint": ("torch", 4096, 0, True),
+    "torch-4096-pairs8-disjoint": ("torch", 4096, 8, True),  # the CPU default
 }
 # Rows of earlier sessions in the log, no longer runnable: an exact conjugate-gradient solve of
 # the implicit step (2, 6 or 12 iterations), CBOW context rows given 1/contexts of the curvature,
-# and the closed form with every 8th flat hit sampled (lowrank8; commit 069363e).
+# the closed form with every 8th flat hit sampled (lowrank8; commit 069363e), disjoint CBOW
+# windows in 100k-word chunks, CBOW's step sums sampled per context row (commit 2200759), and
+# skip-gram in passes by offset (context - centre), so no step held two pairs of one centre.
 RETIRED = [
+    "torch-131072-pairs8-offsets",
+    "torch-131072-pairs8-disjoint-percontextrow",
+    "torch-4096-pairs8-disjoint-percontextrow",
     "torch-131072-pairs8-disjoint-chunk100k",
     "torch-131072-disjoint-chunk100k",
     "torch-131072-lowrank8",
