@@ -128,8 +128,8 @@ def score_and_update(output: torch.Tensor, index: torch.Tensor, hidden: torch.Te
     """Score hidden [P, d] against output[index] ([P, K]) and step those output rows.
 
     Returns what every objective hands the model: the loss, the scored pairs, the hidden
-    vectors' step, and the hidden vectors' saturation (the rows each pair was scored against,
-    as they were, and the loss's curvature there).
+    vectors' step, and the hidden vectors' saturation (curvature sums over the rows each pair
+    was scored against, as they were before this step).
     """
     rows = output[index]
     loss, grad_hidden, grad_rows, curvature = logistic_step(hidden, rows, labels, weight, alpha)

@@ -3,7 +3,8 @@
 Skip-gram: one word's input vector is the hidden vector for the other word of each
 (centre, context) pair, in the order w2v.semantics.skipgram_input_is_context gives. CBOW:
 the mean of the context words' input vectors is the hidden vector for the centre word, and
-each context row receives the full hidden-layer step (word2vec C's update). The losses
+each context row receives the full hidden-layer step (word2vec C's update); a step never
+holds two CBOW windows that share a position (disjoint_windows). The losses
 (w2v.loss) score hidden vectors against output rows. The CPU kernel (csrc/kernel.c)
 implements the same model pair by pair; this module does it over large batches with tensor
 ops, for GPUs and machines without a C compiler.
@@ -37,7 +38,7 @@ def context_pairs(sentence: torch.Tensor, window: int, generator: torch.Generato
     return centre, pos[centre, k]
 
 
-SEPARATE_WINDOWS = True
+SEPARATE_WINDOWS = True  # CBOW's steps keep windows apart (disjoint_windows); False only to measure against
 
 
 def disjoint_windows(centre: torch.Tensor, context: torch.Tensor, window: int, step: int
@@ -143,8 +144,8 @@ class TorchModel:
         """Every objective (negative sampling, hierarchical softmax) on the same hidden vectors.
 
         Returns the loss, the scored pairs, the hidden vectors' step, and the hidden vectors'
-        saturation for the implicit row step (w2v.loss.Saturation: the output rows each was
-        scored against and the loss's curvature there; None when the step is off).
+        saturation for the implicit row step (w2v.loss.Saturation: curvature sums over the
+        output rows each was scored against; None when the step is off).
         """
         grad = torch.zeros_like(hidden)
         loss = count = 0
