@@ -37,8 +37,7 @@ def chunk_words(config: TrainConfig, device: torch.device) -> int:
     """
     if config.batch_words is not None:
         return config.batch_words
-    torch_path = device.type != "cpu" or config.backend == "torch" or not native.available()
-    if config.model != "cbow" or not torch_path:
+    if config.model != "cbow" or not (_torch_asked(config, device) or not native.available()):
         return CHUNK_WORDS
     pairs = config.batch_pairs or TORCH_BATCH_PAIRS[device.type]
     return max(CHUNK_WORDS, pairs * (2 * config.window + 1) // config.window)
@@ -133,9 +132,14 @@ class TorchEngine:
         return ChunkResult(loss, count, words)
 
 
+def _torch_asked(config: TrainConfig, device: torch.device) -> bool:
+    """The PyTorch path whatever the compiler: a GPU, or --backend torch."""
+    return device.type != "cpu" or config.backend == "torch"
+
+
 def choose_backend(config: TrainConfig, device: torch.device, warn: Callable[[str], None]) -> str:
     """"native" (the C kernel) or "torch", from --backend, the device and the compiler."""
-    if device.type != "cpu" or config.backend == "torch":
+    if _torch_asked(config, device):
         return "torch"
     if native.available():
         return "native"

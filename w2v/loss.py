@@ -4,7 +4,8 @@ The model (w2v.model) decides how the hidden vector is formed; a loss scores it 
 output rows with the logistic loss and applies SGD to those rows. Both losses return the
 summed loss, the number of scored pairs (both float64 tensors, so a GPU is not
 synchronised per batch), the gradient step for the hidden vectors (already multiplied by
-the learning rate, word2vec's `neu1e`), and the rows scored with the loss's curvature there.
+the learning rate, word2vec's `neu1e`), and the hidden vectors' saturation (curvature sums
+over the rows each was scored against, for the implicit row step).
 
 Updates of one batch are summed per row. A row hit hundreds of times in one batch (a
 frequent word as a negative) would take all those steps at once where sequential SGD
@@ -184,9 +185,9 @@ class HierarchicalSoftmax:
 
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
         lengths = self.lengths[targets]
-        ends = torch.cumsum(lengths, 0)
+        starts = torch.cumsum(lengths, 0) - lengths  # of each pair's hits
         pair = torch.repeat_interleave(torch.arange(len(targets), device=hidden.device), lengths)
-        depth = torch.arange(len(pair), device=hidden.device) - (ends - lengths)[pair]
+        depth = torch.arange(len(pair), device=hidden.device) - starts[pair]
         word = targets[pair]
         index = self.points[word, depth]
         labels = 1.0 - self.codes[word, depth].to(hidden.dtype)
@@ -199,7 +200,7 @@ class HierarchicalSoftmax:
         def saturation(n: torch.Tensor) -> torch.Tensor:
             # Pair n's hits, padded to the longest path with zero curvature.
             on_path = self.depths < lengths[n].unsqueeze(1)
-            hit = ((ends - lengths)[n].unsqueeze(1) + self.depths).clamp(max=max(len(pair) - 1, 0))
+            hit = (starts[n].unsqueeze(1) + self.depths).clamp(max=max(len(pair) - 1, 0))
             return curvature_sums(rows[hit], curvature[hit, 0] * on_path)
 
         return loss, lengths.sum(dtype=torch.float64), hidden_step, saturation

@@ -55,8 +55,13 @@ def disjoint_windows(centre: torch.Tensor, context: torch.Tensor, window: int, s
     residue = centre % passes
     order = torch.argsort(residue, stable=True)
     ends = torch.cumsum(torch.bincount(residue, minlength=passes), 0).tolist()
-    steps = [(s, min(s + step, end)) for begin, end in zip([0, *ends], ends) for s in range(begin, end, step)]
+    steps = [piece for begin, end in zip([0, *ends], ends) for piece in cut(begin, end, step)]
     return centre[order], context[order], steps
+
+
+def cut(begin: int, end: int, step: int) -> list[tuple[int, int]]:
+    """[begin, end) in pieces of at most `step`."""
+    return [(s, min(s + step, end)) for s in range(begin, end, step)]
 
 
 class TorchModel:
@@ -98,7 +103,7 @@ class TorchModel:
         if self.cbow and SEPARATE_WINDOWS:
             centre, context, steps = disjoint_windows(centre, context, self.window, self.batch_pairs)
         else:
-            steps = [(start, min(start + self.batch_pairs, len(centre))) for start in range(0, len(centre), self.batch_pairs)]
+            steps = cut(0, len(centre), self.batch_pairs)
         for start, end in steps:
             alpha = alpha_at(start / max(1, len(centre)))
             c, x = centre[start:end], context[start:end]
