@@ -264,19 +264,25 @@ def _w2v_process(*args: object) -> subprocess.Popen:
 
 
 def test_ctrl_c_during_export_exits_130_and_keeps_the_old_file(tmp_path: Path) -> None:
-    big = tmp_path / "big.pt"
-    n = 300_000
-    torch.save({"words": [f"w{i}" for i in range(n)], "vectors": torch.ones(n, 50)}, big)
     out = tmp_path / "out" / "v.txt"
     out.parent.mkdir()
     out.write_text("old")
-    p = _w2v_process("export", big, "-o", out)
-    try:
-        _wait_for(lambda: temporaries(out.parent) or p.poll() is not None)  # the text is being written
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=60)
-    finally:
-        p.kill()
+    # The signal must land while the text is written: on a fast or a loaded machine the export
+    # can finish first, so a missed moment is tried again with a bigger file.
+    for n in (300_000, 1_200_000, 4_800_000):
+        big = tmp_path / f"big-{n}.pt"
+        torch.save({"words": [f"w{i}" for i in range(n)], "vectors": torch.ones(n, 50)}, big)
+        p = _w2v_process("export", big, "-o", out)
+        try:
+            _wait_for(lambda: temporaries(out.parent) or p.poll() is not None)  # the text is being written
+            p.send_signal(signal.SIGINT)
+            stdout, stderr = p.communicate(timeout=60)
+        finally:
+            p.kill()
+        big.unlink()
+        if p.returncode != 0:
+            break
+        out.write_text("old")  # it finished before the signal: not the moment this test is about
     assert p.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["interrupted: nothing was written; a file that was at the output "
                                            "path is kept"]
