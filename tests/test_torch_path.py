@@ -169,9 +169,47 @@ def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sa
     assert loss.item() == pytest.approx(want_loss.item())
     assert count.item() == weight.sum().item()
     torch.testing.assert_close(step, want_step)
-    torch.testing.assert_close(saturation(torch.arange(len(targets))), curvature_sums(rows, curvature))
-    if not sample:  # the plain summed step: each inner node moves by the sum of its hits' steps
+    if sample:
+        torch.testing.assert_close(saturation(torch.arange(len(targets))), curvature_sums(rows, curvature))
+    else:  # the plain summed step: each inner node moves by the sum of its hits' steps
         torch.testing.assert_close(ours, start.index_add(0, index.reshape(-1), row_steps.reshape(-1, d)))
+
+
+@pytest.mark.parametrize("max_run, shared_nodes", [(16, 0), (2, 0), (16, 2)])
+def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run, shared_nodes):
+    """Consecutive pairs with one target (a skip-gram centre's context words) each see the path
+    as the run's earlier pairs left it, as sequential SGD does, except the SHARED_NODES nearest
+    the root, read as the step found them; runs start from the same path and their changes add
+    up. A run longer than MAX_RUN is split."""
+    monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", 0)
+    monkeypatch.setattr(w2v.loss, "MAX_RUN", max_run)
+    monkeypatch.setattr(w2v.loss, "SHARED_NODES", shared_nodes)
+    points, codes, lengths = (torch.from_numpy(a) for a in huffman_tree(np.array([50, 20, 9, 6, 3, 2, 1])))
+    g = torch.Generator().manual_seed(6)
+    d, targets = 5, torch.tensor([3, 3, 3, 5, 5, 0])
+    hidden = torch.randn(len(targets), d, generator=g, dtype=torch.float64)
+    start = torch.randn(len(points) - 1, d, generator=g, dtype=torch.float64)
+    ours = start.clone()
+    loss, count, step, _ = HierarchicalSoftmax(ours, points, codes, lengths)(hidden, targets, 0.1)
+
+    runs = [[0, 1, 2], [3, 4], [5]] if max_run == 16 else [[0, 1], [2], [3, 4], [5]]
+    want, want_step, want_loss = start.clone(), torch.zeros_like(hidden), 0.0
+    for run in runs:
+        path = start.clone()
+        for p in run:
+            nodes = points[targets[p], : lengths[targets[p]]].long()
+            labels = 1.0 - codes[targets[p], : lengths[targets[p]]].to(torch.float64)
+            seen = torch.where((nodes >= len(start) - shared_nodes).unsqueeze(1), start[nodes], path[nodes])
+            scores = seen @ hidden[p]
+            want_loss += F.softplus(torch.where(labels > 0, -scores, scores)).sum().item()
+            grad = (labels - torch.sigmoid(scores)) * 0.1
+            want_step[p] = grad @ seen
+            path[nodes] += grad.unsqueeze(1) * hidden[p]
+        want += path - start
+    assert loss.item() == pytest.approx(want_loss)
+    assert count.item() == lengths[targets].sum().item()
+    torch.testing.assert_close(step, want_step)
+    torch.testing.assert_close(ours, want)
 
 
 def test_cbow_steps_never_hold_two_windows_that_share_a_position():

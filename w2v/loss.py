@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 
 MAX_ROW_STEP = 1.0
+SHARED_NODES = 15  # hierarchical softmax: the inner nodes nearest the root, which nearly every run of a step hits
+MAX_RUN = 16  # hierarchical softmax: pairs of one target scored in order; a longer run (a repeated word) is split
 IMPLICIT_SAMPLE = 8  # every n-th pair's hits estimate each row's curvature for the implicit step; 0: the plain summed step
 
 # Given flat positions of hits, the sums over what each hit was scored against (curvature_sums).
@@ -172,35 +174,103 @@ class NegativeSampling:
 class HierarchicalSoftmax:
     """Logistic loss on each code bit along the target's Huffman path (inner-node rows).
 
-    Paths differ in length (a frequent word's is short), so the hits are laid out flat, one
-    per node on a path, rather than padded to the longest path: padding was ~40% of the
-    work on the benchmark corpus (mean path 12 nodes, longest 20).
+    With in_runs, pairs come in runs: consecutive pairs with the same target (with hierarchical
+    softmax, skip-gram scores each context word against its centre's path, so a centre's pairs
+    are a run) score the target's path one after another, each against the path as the run's
+    earlier pairs left it, as sequential SGD does. Runs are independent within a step, so a
+    step takes as many rounds of batched ops as its longest run (at most MAX_RUN; 2 * window
+    for skip-gram), and each inner node then takes the sum of its runs' changes (apply_rows).
+    The SHARED_NODES nearest the root are the exception: nearly every run of a step hits them,
+    and a private copy per run let each run fit its own root while the real one, summed and
+    damped over thousands of runs, hardly moved; training then diverged (input norms 3x,
+    training loss far below sequential SGD's). They are read as the step found them. Hits are
+    laid out flat, one per node on a path, not padded to the longest path (padding was ~40%
+    of the work on the benchmark corpus). bench/RESULTS.md has the measurements.
     """
 
-    def __init__(self, output_hs: torch.Tensor, points: torch.Tensor, codes: torch.Tensor, lengths: torch.Tensor) -> None:
+    def __init__(self, output_hs: torch.Tensor, points: torch.Tensor, codes: torch.Tensor, lengths: torch.Tensor,
+                 in_runs: bool = True) -> None:
         self.output = output_hs
         device = output_hs.device
         self.points, self.codes, self.lengths = points.long().to(device), codes.to(device), lengths.long().to(device)
-        self.depths = torch.arange(points.shape[1], device=device)
+        self.in_runs = in_runs
 
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
-        lengths = self.lengths[targets]
-        starts = torch.cumsum(lengths, 0) - lengths  # of each pair's hits
-        pair = torch.repeat_interleave(torch.arange(len(targets), device=hidden.device), lengths)
-        depth = torch.arange(len(pair), device=hidden.device) - starts[pair]
-        word = targets[pair]
-        index = self.points[word, depth]
-        labels = 1.0 - self.codes[word, depth].to(hidden.dtype)
-        rows, mine = self.output[index], hidden[pair]
-        loss, grad_hidden, grad_rows, curvature = logistic_step(mine, rows.unsqueeze(1), labels.unsqueeze(1),
-                                                                torch.ones_like(labels).unsqueeze(1), alpha)
-        apply_rows(self.output, index, grad_rows.squeeze(1), each_hit_against(mine, curvature) if IMPLICIT_SAMPLE else None)
-        hidden_step = torch.zeros_like(hidden).index_add_(0, pair, grad_hidden)
+        device, (pairs, d) = hidden.device, hidden.shape
+        every = IMPLICIT_SAMPLE or pairs + 1  # without the implicit step nothing is sampled
+        n = torch.arange(pairs, device=device)
+        max_run = MAX_RUN if self.in_runs else 1
+        if max_run == 1:  # every pair is a run of its own: one round
+            rank, run, starts_run = torch.zeros_like(n), n, torch.ones(pairs, dtype=torch.bool, device=device)
+        else:
+            new_target = torch.ones(pairs, dtype=torch.bool, device=device)
+            new_target[1:] = targets[1:] != targets[:-1]
+            rank = n - torch.cummax(torch.where(new_target, n, 0), 0).values
+            starts_run = new_target | (rank % max_run == 0)
+            rank %= max_run  # the round a pair is scored in
+            run = torch.cumsum(starts_run, 0) - 1
+        lengths = self.lengths[targets]  # hits of each pair: one per node on its target's path
+        per_round = torch.stack([torch.bincount(rank, weights=w.to(torch.float64), minlength=max_run)
+                                 for w in (lengths, lengths * (run % every == 0), lengths * (n % every == 0))])
+        # Every size the step needs, in one transfer: a GPU waits for the device once per step.
+        sizes = torch.cat([(lengths * starts_run).sum(dtype=torch.float64).reshape(1),
+                           per_round.cumsum(1).reshape(-1)]).long().tolist()
+        nodes = sizes[0]  # of all runs' paths
+        rounds, run_rounds, pair_rounds = (sizes[1 + k * max_run : 1 + (k + 1) * max_run] for k in range(3))
 
-        def saturation(n: torch.Tensor) -> torch.Tensor:
-            # Pair n's hits, padded to the longest path with zero curvature.
-            on_path = self.depths < lengths[n].unsqueeze(1)
-            hit = (starts[n].unsqueeze(1) + self.depths).clamp(max=max(len(pair) - 1, 0))
-            return curvature_sums(rows[hit], curvature[hit, 0] * on_path)
+        # Hits, flat and round by round: each pair's nodes, and where its run keeps its changes to them.
+        order = n if max_run == 1 else torch.argsort(rank, stable=True)
+        hits_of = lengths[order]
+        slot = torch.repeat_interleave(n, hits_of, output_size=rounds[-1])
+        hit_pair = order[slot]
+        depth = torch.arange(len(slot), device=device) - (torch.cumsum(hits_of, 0) - hits_of)[slot]
+        word = targets[hit_pair]
+        hit_row = self.points[word, depth]
+        hit_label = 1.0 - self.codes[word, depth].to(hidden.dtype)
+        run_hits = torch.nonzero_static(run[hit_pair] % every == 0, size=run_rounds[-1]).squeeze(1)
+        pair_hits = torch.nonzero_static(hit_pair % every == 0, size=pair_rounds[-1]).squeeze(1)
 
-        return loss, lengths.sum(dtype=torch.float64), hidden_step, saturation
+        # Per-hit results are kept round by round and summed once after the rounds: on the CPU
+        # an index_add costs the size of its target, so one per round would cost rounds x that.
+        hidden_grads, row_grads, run_parts, pair_parts = [], [], [], []
+        moved = None  # each run's changes to its path so far; not needed while every run has one pair
+        loss = torch.zeros((), dtype=torch.float64, device=device)
+        for (begin, end), (rb, re), (pb, pe) in zip(zip([0, *rounds], rounds), zip([0, *run_rounds], run_rounds),
+                                                    zip([0, *pair_rounds], pair_rounds)):
+            if begin == end:
+                continue
+            mine = hit_pair[begin:end]
+            h, rows = hidden[mine], self.output[hit_row[begin:end]]
+            if moved is not None:  # the path as the run's earlier pairs left it
+                rows += moved[read[begin:end]]
+            step_loss, grad_hidden, grad_rows, curvature = logistic_step(
+                h, rows.unsqueeze(1), hit_label[begin:end].unsqueeze(1), torch.ones_like(rows[:, :1]), alpha)
+            loss += step_loss
+            hidden_grads.append(grad_hidden)
+            row_grads.append(grad_rows.squeeze(1))
+            if end < rounds[-1]:
+                if moved is None:
+                    moved = torch.zeros(nodes + 2, d, dtype=hidden.dtype, device=device)
+                    hit_node = (torch.cumsum(lengths * starts_run, 0) - lengths)[hit_pair] + depth  # its run's row of it
+                    shared = hit_row >= len(self.output) - SHARED_NODES  # read row `nodes` (zeros), write `nodes` + 1
+                    read, write = torch.where(shared, nodes, hit_node), torch.where(shared, nodes + 1, hit_node)
+                moved[write[begin:end]] += row_grads[-1]  # a run has one pair per round: no node twice
+            if IMPLICIT_SAMPLE:  # what each sampled hit was scored against, for both sides' implicit steps
+                k = run_hits[rb:re] - begin
+                run_parts.append(curvature_sums(h[k].unsqueeze(1), curvature[k]))
+                k = pair_hits[pb:pe] - begin
+                pair_parts.append(curvature_sums(rows[k].unsqueeze(1), curvature[k]))
+        hidden_grads, row_grads, run_parts, pair_parts = (
+            parts[0] if len(parts) == 1 else torch.cat(parts) if parts else None
+            for parts in (hidden_grads, row_grads, run_parts, pair_parts))
+        hidden_step = torch.zeros_like(hidden).index_add_(0, hit_pair, hidden_grads)
+        count = lengths.sum(dtype=torch.float64)
+        if not IMPLICIT_SAMPLE:
+            apply_rows(self.output, hit_row, row_grads)
+            return loss, count, hidden_step, None
+        part_of = torch.empty(len(slot), dtype=torch.long, device=device)
+        part_of[run_hits] = torch.arange(len(run_hits), device=device)
+        apply_rows(self.output, hit_row, row_grads, lambda m: run_parts[part_of[m]], run_hits)  # every every-th run's hits
+        pair_sums = torch.zeros((pairs + every - 1) // every, 2 * d + 1, dtype=hidden.dtype, device=device)
+        pair_sums.index_add_(0, hit_pair[pair_hits] // every, pair_parts)
+        return loss, count, hidden_step, lambda m: pair_sums[m // every]  # implicit_rows asks for every every-th pair

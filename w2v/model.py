@@ -80,7 +80,8 @@ class TorchModel:
             self.losses.append(NegativeSampling(params.output, noise, negative, self.generator))
         if tables.huffman is not None:
             points, codes, lengths = (torch.from_numpy(a) for a in tables.huffman)
-            self.losses.append(HierarchicalSoftmax(params.output_hs, points, codes, lengths))
+            # Skip-gram scores each context word against its centre's path: a centre's pairs are a run.
+            self.losses.append(HierarchicalSoftmax(params.output_hs, points, codes, lengths, in_runs=not cbow))
 
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(seed)

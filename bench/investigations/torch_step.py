@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from vs_gensim import OUT, QUESTIONS, WORDSIM, token_file  # noqa: E402
 
 LOG = OUT / "torch_step.jsonl"
-VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step[, CBOW's windows disjoint within a step])
+VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the plain summed step[, CBOW's windows
+    # disjoint within a step[, w2v.loss.MAX_RUN: 1 scores every hs pair against the path as the step found it]])
     "kernel": ("native", 0, 0),
     "torch-131072": ("torch", 131072, 0),
     "torch-131072-pairs8": ("torch", 131072, 8),  # every 8th pair's hits
@@ -40,6 +41,7 @@ VARIANTS = {  # name: (backend, batch_pairs, w2v.loss.IMPLICIT_SAMPLE: 0 is the 
     "torch-131072-pairs8-disjoint": ("torch", 131072, 8, True),  # as shipped: the GPU default
     "torch-4096-disjoint": ("torch", 4096, 0, True),
     "torch-4096-pairs8-disjoint": ("torch", 4096, 8, True),  # the CPU default
+    "torch-131072-pairs8-disjoint-norun": ("torch", 131072, 8, True, 1),  # hs: no runs (as before commit "runs")
 }
 # Rows of earlier sessions in the log, no longer runnable: an exact conjugate-gradient solve of
 # the implicit step (2, 6 or 12 iterations), CBOW context rows given 1/contexts of the curvature,
@@ -71,8 +73,10 @@ def worker(spec: dict) -> dict:
     import w2v.loss
     import w2v.model
 
-    backend, pairs, w2v.loss.IMPLICIT_SAMPLE, *disjoint = VARIANTS[spec["variant"]]
-    w2v.model.SEPARATE_WINDOWS = bool(disjoint and disjoint[0])
+    backend, pairs, w2v.loss.IMPLICIT_SAMPLE, *rest = VARIANTS[spec["variant"]]
+    w2v.model.SEPARATE_WINDOWS = bool(rest and rest[0])
+    if len(rest) > 1:
+        w2v.loss.MAX_RUN = rest[1]
     model, _, objective = spec["model"].partition("-")  # "sg", "cbow", "sg-hs", "cbow-hs"
     alpha = 0.025 if model == "sg" else 0.05
     run_dir = OUT / "runs" / f"torch-step-{abs(hash(json.dumps(spec, sort_keys=True)))}"
