@@ -230,9 +230,15 @@ class HierarchicalSoftmax:
         run_hits = torch.nonzero_static(run[hit_pair] % every == 0, size=run_rounds[-1]).squeeze(1)
         pair_hits = torch.nonzero_static(hit_pair % every == 0, size=pair_rounds[-1]).squeeze(1)
 
-        # Per-hit results are kept round by round and summed once after the rounds: on the CPU
-        # an index_add costs the size of its target, so one per round would cost rounds x that.
-        hidden_grads, row_grads, run_parts, pair_parts = [], [], [], []
+        # Per-hit results are summed once after the rounds (on the CPU an index_add costs the size
+        # of its target, so one per round would cost rounds x that): several rounds fill flat
+        # buffers, a single round's results are used as they are.
+        single = sum(end > begin for begin, end in zip([0, *rounds], rounds)) == 1
+        if not single:
+            hidden_grads = torch.empty(len(slot), d, dtype=hidden.dtype, device=device)
+            row_grads = torch.empty_like(hidden_grads)
+            run_parts = torch.empty(len(run_hits), 2 * d + 1, dtype=hidden.dtype, device=device)
+            pair_parts = torch.empty(len(pair_hits), 2 * d + 1, dtype=hidden.dtype, device=device)
         moved = None  # each run's changes to its path so far; not needed while every run has one pair
         loss = torch.zeros((), dtype=torch.float64, device=device)
         for (begin, end), (rb, re), (pb, pe) in zip(zip([0, *rounds], rounds), zip([0, *run_rounds], run_rounds),
@@ -246,23 +252,26 @@ class HierarchicalSoftmax:
             step_loss, grad_hidden, grad_rows, curvature = logistic_step(
                 h, rows.unsqueeze(1), hit_label[begin:end].unsqueeze(1), torch.ones_like(rows[:, :1]), alpha)
             loss += step_loss
-            hidden_grads.append(grad_hidden)
-            row_grads.append(grad_rows.squeeze(1))
+            if single:
+                hidden_grads, row_grads = grad_hidden, grad_rows.squeeze(1)
+            else:
+                hidden_grads[begin:end], row_grads[begin:end] = grad_hidden, grad_rows.squeeze(1)
             if end < rounds[-1]:
                 if moved is None:
                     moved = torch.zeros(nodes + 2, d, dtype=hidden.dtype, device=device)
                     hit_node = (torch.cumsum(lengths * starts_run, 0) - lengths)[hit_pair] + depth  # its run's row of it
                     shared = hit_row >= len(self.output) - SHARED_NODES  # read row `nodes` (zeros), write `nodes` + 1
                     read, write = torch.where(shared, nodes, hit_node), torch.where(shared, nodes + 1, hit_node)
-                moved[write[begin:end]] += row_grads[-1]  # a run has one pair per round: no node twice
+                moved[write[begin:end]] += row_grads[begin:end]  # a run has one pair per round: no node twice
             if IMPLICIT_SAMPLE:  # what each sampled hit was scored against, for both sides' implicit steps
                 k = run_hits[rb:re] - begin
-                run_parts.append(curvature_sums(h[k].unsqueeze(1), curvature[k]))
+                by_run = curvature_sums(h[k].unsqueeze(1), curvature[k])
                 k = pair_hits[pb:pe] - begin
-                pair_parts.append(curvature_sums(rows[k].unsqueeze(1), curvature[k]))
-        hidden_grads, row_grads, run_parts, pair_parts = (
-            parts[0] if len(parts) == 1 else torch.cat(parts) if parts else None
-            for parts in (hidden_grads, row_grads, run_parts, pair_parts))
+                by_pair = curvature_sums(rows[k].unsqueeze(1), curvature[k])
+                if single:
+                    run_parts, pair_parts = by_run, by_pair
+                else:
+                    run_parts[rb:re], pair_parts[pb:pe] = by_run, by_pair
         hidden_step = torch.zeros_like(hidden).index_add_(0, hit_pair, hidden_grads)
         count = lengths.sum(dtype=torch.float64)
         if not IMPLICIT_SAMPLE:
