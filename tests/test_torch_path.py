@@ -150,8 +150,10 @@ def test_torch_path_trains_with_and_without_the_implicit_step(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("sample", [0, 1])
-def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sample):
-    """Flat per-node hits give what scoring every path padded to the longest (and masked) gives."""
+@pytest.mark.parametrize("in_runs", [False, True])
+def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sample, in_runs):
+    """Flat per-node hits (CBOW) and runs of one pair give what scoring every path padded to the
+    longest (and masked) gives."""
     monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", sample)
     points, codes, lengths = (torch.from_numpy(a) for a in huffman_tree(np.array([50, 20, 9, 6, 3, 2, 1])))
     g = torch.Generator().manual_seed(4)
@@ -159,7 +161,7 @@ def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sa
     hidden = torch.randn(len(targets), d, generator=g, dtype=torch.float64)
     start = torch.randn(len(points) - 1, d, generator=g, dtype=torch.float64)
     ours = start.clone()
-    loss, count, step, saturation = HierarchicalSoftmax(ours, points, codes, lengths)(hidden, targets, 0.1)
+    loss, count, step, saturation = HierarchicalSoftmax(ours, points, codes, lengths, in_runs)(hidden, targets, 0.1)
 
     index = points.long()[targets]
     weight = (torch.arange(points.shape[1]) < lengths[targets].unsqueeze(1)).to(torch.float64)
@@ -175,13 +177,14 @@ def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sa
         torch.testing.assert_close(ours, start.index_add(0, index.reshape(-1), row_steps.reshape(-1, d)))
 
 
-@pytest.mark.parametrize("max_run, shared_nodes", [(16, 0), (2, 0), (16, 2)])
-def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run, shared_nodes):
+@pytest.mark.parametrize("max_run, shared_nodes, sample", [(16, 0, 0), (2, 0, 0), (16, 2, 0), (16, 2, 1)])
+def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run, shared_nodes, sample):
     """Consecutive pairs with one target (a skip-gram centre's context words) each see the path
     as the run's earlier pairs left it, as sequential SGD does, except the SHARED_NODES nearest
     the root, read as the step found them; runs start from the same path and their changes add
-    up. A run longer than MAX_RUN is split."""
-    monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", 0)
+    up. A run longer than MAX_RUN is split. With the implicit step, each node's saturation is
+    over the hidden vectors of its hits, each hidden vector's over the rows as its pair saw them."""
+    monkeypatch.setattr(w2v.loss, "IMPLICIT_SAMPLE", sample)
     monkeypatch.setattr(w2v.loss, "MAX_RUN", max_run)
     monkeypatch.setattr(w2v.loss, "SHARED_NODES", shared_nodes)
     points, codes, lengths = (torch.from_numpy(a) for a in huffman_tree(np.array([50, 20, 9, 6, 3, 2, 1])))
@@ -190,10 +193,11 @@ def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run,
     hidden = torch.randn(len(targets), d, generator=g, dtype=torch.float64)
     start = torch.randn(len(points) - 1, d, generator=g, dtype=torch.float64)
     ours = start.clone()
-    loss, count, step, _ = HierarchicalSoftmax(ours, points, codes, lengths)(hidden, targets, 0.1)
+    loss, count, step, saturation = HierarchicalSoftmax(ours, points, codes, lengths)(hidden, targets, 0.1)
 
     runs = [[0, 1, 2], [3, 4], [5]] if max_run == 16 else [[0, 1], [2], [3, 4], [5]]
-    want, want_step, want_loss = start.clone(), torch.zeros_like(hidden), 0.0
+    total, want_step, want_loss = torch.zeros_like(start), torch.zeros_like(hidden), 0.0
+    node_sums, pair_sums = torch.zeros(len(start), 2 * d + 1, dtype=torch.float64), []
     for run in runs:
         path = start.clone()
         for p in run:
@@ -203,13 +207,20 @@ def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run,
             scores = seen @ hidden[p]
             want_loss += F.softplus(torch.where(labels > 0, -scores, scores)).sum().item()
             grad = (labels - torch.sigmoid(scores)) * 0.1
+            curvature = torch.sigmoid(scores) * (1 - torch.sigmoid(scores)) * 0.1
             want_step[p] = grad @ seen
             path[nodes] += grad.unsqueeze(1) * hidden[p]
-        want += path - start
+            node_sums.index_add_(0, nodes, curvature_sums(hidden[p].expand(len(nodes), 1, d), curvature.unsqueeze(1)))
+            pair_sums.append(curvature_sums(seen.unsqueeze(0), curvature.unsqueeze(0)))
+        total += path - start
     assert loss.item() == pytest.approx(want_loss)
     assert count.item() == lengths[targets].sum().item()
     torch.testing.assert_close(step, want_step)
-    torch.testing.assert_close(ours, want)
+    if sample:  # each row's implicit step from its exact saturation, then the norm clip
+        total = implicit_rows(total, torch.arange(len(start)), lambda m: node_sums[m], every=1)
+        total *= torch.clamp(w2v.loss.MAX_ROW_STEP / total.norm(dim=1).clamp(min=1e-12), max=1.0).unsqueeze(1)
+        torch.testing.assert_close(saturation(torch.arange(len(targets))), torch.cat(pair_sums))
+    torch.testing.assert_close(ours, start + total)
 
 
 def test_cbow_steps_never_hold_two_windows_that_share_a_position():

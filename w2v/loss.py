@@ -177,15 +177,18 @@ class HierarchicalSoftmax:
     With in_runs, pairs come in runs: consecutive pairs with the same target (with hierarchical
     softmax, skip-gram scores each context word against its centre's path, so a centre's pairs
     are a run) score the target's path one after another, each against the path as the run's
-    earlier pairs left it, as sequential SGD does. Runs are independent within a step, so a
-    step takes as many rounds of batched ops as its longest run (at most MAX_RUN; 2 * window
-    for skip-gram), and each inner node then takes the sum of its runs' changes (apply_rows).
-    The SHARED_NODES nearest the root are the exception: nearly every run of a step hits them,
-    and a private copy per run let each run fit its own root while the real one, summed and
-    damped over thousands of runs, hardly moved; training then diverged (input norms 3x,
-    training loss far below sequential SGD's). They are read as the step found them. Hits are
-    laid out flat, one per node on a path, not padded to the longest path (padding was ~40%
-    of the work on the benchmark corpus). bench/RESULTS.md has the measurements.
+    earlier pairs left it, as sequential SGD does; each inner node then takes the sum of its
+    runs' changes (apply_rows). A run's path is gathered once and its pairs scored against it
+    in one small matrix product; the order within a run lives in scalars only: pair r sees
+    node j moved by sum over earlier pairs r' of g[r', j] * h[r'], so its score gains
+    sum g[r', j] * (h[r] . h[r']), which the run's Gram matrix gives (no d-wide row is copied
+    per pair). The SHARED_NODES nearest the root are the exception: nearly every run of a step
+    hits them, and a private copy per run let each run fit its own root while the real one,
+    summed and damped over thousands of runs, hardly moved; training then diverged (input
+    norms 3x, training loss far below sequential SGD's). They are read as the step found them.
+    Without runs (CBOW) hits are laid out flat, one per node on a path, not padded to the
+    longest path (padding was ~40% of the work on the benchmark corpus). bench/RESULTS.md has
+    the measurements.
     """
 
     def __init__(self, output_hs: torch.Tensor, points: torch.Tensor, codes: torch.Tensor, lengths: torch.Tensor,
@@ -196,90 +199,112 @@ class HierarchicalSoftmax:
         self.in_runs = in_runs
 
     def __call__(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
-        device, (pairs, d) = hidden.device, hidden.shape
+        if self.in_runs and MAX_RUN > 1:
+            return self._in_runs(hidden, targets, alpha)
+        return self._flat(hidden, targets, alpha)
+
+    def _flat(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
+        """Every pair against the path as the step found it, one flat hit per node on its path."""
+        device, pairs = hidden.device, len(hidden)
+        lengths = self.lengths[targets]
         every = IMPLICIT_SAMPLE or pairs + 1  # without the implicit step nothing is sampled
-        n = torch.arange(pairs, device=device)
-        max_run = MAX_RUN if self.in_runs else 1
-        if max_run == 1:  # every pair is a run of its own: one round
-            rank, run, starts_run = torch.zeros_like(n), n, torch.ones(pairs, dtype=torch.bool, device=device)
-        else:
-            new_target = torch.ones(pairs, dtype=torch.bool, device=device)
-            new_target[1:] = targets[1:] != targets[:-1]
-            rank = n - torch.cummax(torch.where(new_target, n, 0), 0).values
-            starts_run = new_target | (rank % max_run == 0)
-            rank %= max_run  # the round a pair is scored in
-            run = torch.cumsum(starts_run, 0) - 1
-        lengths = self.lengths[targets]  # hits of each pair: one per node on its target's path
-        per_round = torch.stack([torch.bincount(rank, weights=w.to(torch.float64), minlength=max_run)
-                                 for w in (lengths, lengths * (run % every == 0), lengths * (n % every == 0))])
-        # Every size the step needs, in one transfer: a GPU waits for the device once per step.
-        sizes = torch.cat([(lengths * starts_run).sum(dtype=torch.float64).reshape(1),
-                           per_round.cumsum(1).reshape(-1)]).long().tolist()
-        nodes = sizes[0]  # of all runs' paths
-        rounds, run_rounds, pair_rounds = (sizes[1 + k * max_run : 1 + (k + 1) * max_run] for k in range(3))
-
-        # Hits, flat and round by round: each pair's nodes, and where its run keeps its changes to them.
-        order = n if max_run == 1 else torch.argsort(rank, stable=True)
-        hits_of = lengths[order]
-        slot = torch.repeat_interleave(n, hits_of, output_size=rounds[-1])
-        hit_pair = order[slot]
-        depth = torch.arange(len(slot), device=device) - (torch.cumsum(hits_of, 0) - hits_of)[slot]
-        word = targets[hit_pair]
-        hit_row = self.points[word, depth]
-        hit_label = 1.0 - self.codes[word, depth].to(hidden.dtype)
-        run_hits = torch.nonzero_static(run[hit_pair] % every == 0, size=run_rounds[-1]).squeeze(1)
-        pair_hits = torch.nonzero_static(hit_pair % every == 0, size=pair_rounds[-1]).squeeze(1)
-
-        # Per-hit results are summed once after the rounds (on the CPU an index_add costs the size
-        # of its target, so one per round would cost rounds x that): several rounds fill flat
-        # buffers, a single round's results are used as they are.
-        single = sum(end > begin for begin, end in zip([0, *rounds], rounds)) == 1
-        if not single:
-            hidden_grads = torch.empty(len(slot), d, dtype=hidden.dtype, device=device)
-            row_grads = torch.empty_like(hidden_grads)
-            run_parts = torch.empty(len(run_hits), 2 * d + 1, dtype=hidden.dtype, device=device)
-            pair_parts = torch.empty(len(pair_hits), 2 * d + 1, dtype=hidden.dtype, device=device)
-        moved = None  # each run's changes to its path so far; not needed while every run has one pair
-        loss = torch.zeros((), dtype=torch.float64, device=device)
-        for (begin, end), (rb, re), (pb, pe) in zip(zip([0, *rounds], rounds), zip([0, *run_rounds], run_rounds),
-                                                    zip([0, *pair_rounds], pair_rounds)):
-            if begin == end:
-                continue
-            mine = hit_pair[begin:end]
-            h, rows = hidden[mine], self.output[hit_row[begin:end]]
-            if moved is not None:  # the path as the run's earlier pairs left it
-                rows += moved[read[begin:end]]
-            step_loss, grad_hidden, grad_rows, curvature = logistic_step(
-                h, rows.unsqueeze(1), hit_label[begin:end].unsqueeze(1), torch.ones_like(rows[:, :1]), alpha)
-            loss += step_loss
-            if single:
-                hidden_grads, row_grads = grad_hidden, grad_rows.squeeze(1)
-            else:
-                hidden_grads[begin:end], row_grads[begin:end] = grad_hidden, grad_rows.squeeze(1)
-            if end < rounds[-1]:
-                if moved is None:
-                    moved = torch.zeros(nodes + 2, d, dtype=hidden.dtype, device=device)
-                    hit_node = (torch.cumsum(lengths * starts_run, 0) - lengths)[hit_pair] + depth  # its run's row of it
-                    shared = hit_row >= len(self.output) - SHARED_NODES  # read row `nodes` (zeros), write `nodes` + 1
-                    read, write = torch.where(shared, nodes, hit_node), torch.where(shared, nodes + 1, hit_node)
-                moved[write[begin:end]] += row_grads[begin:end]  # a run has one pair per round: no node twice
-            if IMPLICIT_SAMPLE:  # what each sampled hit was scored against, for both sides' implicit steps
-                k = run_hits[rb:re] - begin
-                by_run = curvature_sums(h[k].unsqueeze(1), curvature[k])
-                k = pair_hits[pb:pe] - begin
-                by_pair = curvature_sums(rows[k].unsqueeze(1), curvature[k])
-                if single:
-                    run_parts, pair_parts = by_run, by_pair
-                else:
-                    run_parts[rb:re], pair_parts[pb:pe] = by_run, by_pair
-        hidden_step = torch.zeros_like(hidden).index_add_(0, hit_pair, hidden_grads)
+        sampled = lengths * (torch.arange(pairs, device=device) % every == 0)
+        # Both sizes in one transfer: a GPU waits for the device once per step.
+        hits, sampled_hits = torch.stack([lengths.sum(), sampled.sum()]).tolist()
+        pair = torch.repeat_interleave(torch.arange(pairs, device=device), lengths, output_size=hits)
+        depth = torch.arange(hits, device=device) - (torch.cumsum(lengths, 0) - lengths)[pair]
+        word = targets[pair]
+        index = self.points[word, depth]
+        labels = 1.0 - self.codes[word, depth].to(hidden.dtype)
+        h, rows = hidden[pair], self.output[index]
+        loss, grad_hidden, grad_rows, curvature = logistic_step(
+            h, rows.unsqueeze(1), labels.unsqueeze(1), torch.ones_like(labels).unsqueeze(1), alpha)
+        hidden_step = torch.zeros_like(hidden).index_add_(0, pair, grad_hidden)
         count = lengths.sum(dtype=torch.float64)
         if not IMPLICIT_SAMPLE:
-            apply_rows(self.output, hit_row, row_grads)
+            apply_rows(self.output, index, grad_rows)
             return loss, count, hidden_step, None
-        part_of = torch.empty(len(slot), dtype=torch.long, device=device)
-        part_of[run_hits] = torch.arange(len(run_hits), device=device)
-        apply_rows(self.output, hit_row, row_grads, lambda m: run_parts[part_of[m]], run_hits)  # every every-th run's hits
-        pair_sums = torch.zeros((pairs + every - 1) // every, 2 * d + 1, dtype=hidden.dtype, device=device)
-        pair_sums.index_add_(0, hit_pair[pair_hits] // every, pair_parts)
-        return loss, count, hidden_step, lambda m: pair_sums[m // every]  # implicit_rows asks for every every-th pair
+        # Both sides' implicit steps sample every every-th pair's hits (implicit_rows asks the
+        # hidden side for every every-th pair).
+        mine = torch.nonzero_static(pair % every == 0, size=sampled_hits).squeeze(1)
+        apply_rows(self.output, index, grad_rows, lambda m: curvature_sums(h[m].unsqueeze(1), curvature[m]), mine)
+        pair_sums = torch.zeros((pairs + every - 1) // every, 2 * hidden.shape[1] + 1, dtype=hidden.dtype, device=device)
+        pair_sums.index_add_(0, pair[mine] // every, curvature_sums(rows[mine].unsqueeze(1), curvature[mine]))
+        return loss, count, hidden_step, lambda m: pair_sums[m // every]
+
+    def _in_runs(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
+        """Each run's pairs in order against its path: [runs, longest run, longest path] blocks."""
+        device, (pairs, d) = hidden.device, hidden.shape
+        n = torch.arange(pairs, device=device)
+        new_target = torch.ones(pairs, dtype=torch.bool, device=device)
+        new_target[1:] = targets[1:] != targets[:-1]
+        rank = n - torch.cummax(torch.where(new_target, n, 0), 0).values
+        starts_run = new_target | (rank % MAX_RUN == 0)
+        rank %= MAX_RUN  # a pair's place in its run
+        run = torch.cumsum(starts_run, 0) - 1
+        lengths = self.lengths[targets]
+        every = IMPLICIT_SAMPLE or pairs + 1
+        path_lengths = lengths * starts_run
+        # Every size the step needs, in one transfer: a GPU waits for the device once per step.
+        runs, longest, widest, nodes, sampled_nodes = torch.stack([
+            run[-1] + 1, rank.max() + 1, lengths.max(), path_lengths.sum(), (path_lengths * (run % every == 0)).sum()
+        ]).tolist()
+
+        word = torch.empty(runs, dtype=torch.long, device=device)
+        word[run] = targets  # a run's pairs share their target
+        path_length = self.lengths[word]
+        on_path = torch.arange(widest, device=device) < path_length.unsqueeze(1)  # [runs, widest]
+        index = self.points[word, :widest]  # paths are padded with node 0; `weight` masks those hits
+        labels = 1.0 - self.codes[word, :widest].to(hidden.dtype)
+        private = (on_path & (index < len(self.output) - SHARED_NODES)).to(hidden.dtype)  # moved by the run's own pairs
+        path = self.output[index]  # [runs, widest, d], as the step found it
+        h = torch.zeros(runs, longest, d, dtype=hidden.dtype, device=device)
+        h[run, rank] = hidden
+        in_run = torch.zeros(runs, longest, dtype=hidden.dtype, device=device)
+        in_run[run, rank] = 1.0
+        weight = in_run.unsqueeze(2) * on_path.unsqueeze(1)  # [runs, longest, widest]: real hits
+
+        # Scores pair by pair within a run: s[r, j] = h[r] . path[j] + sum_{r' < r} g[r', j] * (h[r] . h[r'])
+        # at private nodes j, g being what pair r' did to node j (already times alpha).
+        scores = torch.bmm(h, path.transpose(1, 2))
+        gram = torch.bmm(h, h.transpose(1, 2))
+        g, g_private = torch.zeros_like(scores), torch.zeros_like(scores)
+        for r in range(longest):
+            if r:
+                scores[:, r] += torch.bmm(gram[:, r : r + 1, :r], g_private[:, :r]).squeeze(1)
+            g[:, r] = (labels - torch.sigmoid(scores[:, r])) * weight[:, r] * alpha
+            g_private[:, r] = g[:, r] * private
+        p = torch.sigmoid(scores)
+        curvature = p * (1 - p) * weight * alpha
+        loss = (F.softplus(torch.where(labels.unsqueeze(1) > 0, -scores, scores)) * weight).sum(dtype=torch.float64)
+
+        # Pair r's step: g[r] against the path it saw, path[j] + sum_{r' < r} g[r', j] h[r'] at private j.
+        earlier_moves = torch.bmm(g_private, g.transpose(1, 2)).tril_(-1)  # [runs, r, r']
+        hidden_step = (torch.bmm(g, path) + torch.bmm(earlier_moves, h))[run, rank]
+        moves = torch.bmm(g.transpose(1, 2), h)  # [runs, widest, d]: each run's change to each node of its path
+        slot = torch.nonzero_static(on_path.reshape(-1), size=nodes).squeeze(1)
+        count = lengths.sum(dtype=torch.float64)
+        if not IMPLICIT_SAMPLE:
+            apply_rows(self.output, index.reshape(-1)[slot], moves.reshape(-1, d)[slot])
+            return loss, count, hidden_step, None
+
+        # Saturation of a node's slot: its run's pairs' hidden vectors, each with its curvature
+        # there; sampled by run (every every-th run's slots), as implicit_rows is told.
+        sampled_runs = torch.arange(0, runs, every, device=device)
+        c = curvature[sampled_runs].transpose(1, 2)  # [sampled runs, widest, longest]
+        hs = h[sampled_runs]
+        run_sums = torch.cat([torch.bmm(c, hs), torch.bmm(c, hs.square()), c.sum(2, keepdim=True)], 2)
+        run_sums = run_sums.reshape(-1, 2 * d + 1)[torch.nonzero_static(on_path[sampled_runs].reshape(-1),
+                                                                         size=sampled_nodes).squeeze(1)]
+        sample = torch.nonzero_static(slot // widest % every == 0, size=sampled_nodes).squeeze(1)
+        part_of = torch.empty(nodes, dtype=torch.long, device=device)
+        part_of[sample] = torch.arange(sampled_nodes, device=device)
+        apply_rows(self.output, index.reshape(-1)[slot], moves.reshape(-1, d)[slot], lambda m: run_sums[part_of[m]], sample)
+
+        # A hidden vector's saturation: the path rows as its pair saw them (implicit_rows asks for every every-th pair).
+        mine = torch.arange(0, pairs, every, device=device)
+        mine_run, mine_rank = run[mine], rank[mine]
+        earlier = (torch.arange(longest, device=device) < mine_rank.unsqueeze(1)).to(hidden.dtype)  # [S, longest]
+        seen = path[mine_run] + torch.bmm(g_private[mine_run].transpose(1, 2) * earlier.unsqueeze(1), h[mine_run])
+        pair_sums = curvature_sums(seen, curvature[mine_run, mine_rank])
+        return loss, count, hidden_step, lambda m: pair_sums[m // every]
