@@ -179,7 +179,8 @@ class HierarchicalSoftmax:
     are a run) score the target's path one after another, each against the path as the run's
     earlier pairs left it, as sequential SGD does; each inner node then takes the sum of its
     runs' changes (apply_rows). A run's path is gathered once and its pairs scored against it
-    in one small matrix product; the order within a run lives in scalars only: pair r sees
+    in one small matrix product, the runs of each length together (no run is padded to the
+    step's longest); the order within a run lives in scalars only: pair r sees
     node j moved by sum over earlier pairs r' of g[r', j] * h[r'], so its score gains
     sum g[r', j] * (h[r] . h[r']), which the run's Gram matrix gives (no d-wide row is copied
     per pair). The SHARED_NODES nearest the root are the exception: nearly every run of a step
@@ -233,7 +234,7 @@ class HierarchicalSoftmax:
         return loss, count, hidden_step, lambda m: pair_sums[m // every]
 
     def _in_runs(self, hidden: torch.Tensor, targets: torch.Tensor, alpha: float) -> Scored:
-        """Each run's pairs in order against its path: [runs, longest run, longest path] blocks."""
+        """Each run's pairs in order against its path; the runs of each length as one block."""
         device, (pairs, d) = hidden.device, hidden.shape
         n = torch.arange(pairs, device=device)
         new_target = torch.ones(pairs, dtype=torch.bool, device=device)
@@ -241,70 +242,100 @@ class HierarchicalSoftmax:
         rank = n - torch.cummax(torch.where(new_target, n, 0), 0).values
         starts_run = new_target | (rank % MAX_RUN == 0)
         rank %= MAX_RUN  # a pair's place in its run
+        ends_run = torch.ones_like(starts_run)
+        ends_run[:-1] = starts_run[1:]
         run = torch.cumsum(starts_run, 0) - 1
         lengths = self.lengths[targets]
-        every = IMPLICIT_SAMPLE or pairs + 1
-        path_lengths = lengths * starts_run
+        every = IMPLICIT_SAMPLE or pairs + 1  # without the implicit step nothing is sampled
+        # Per run length, counted at each run's last pair (the other pairs land in bin 0): runs,
+        # their nodes, sampled runs, their nodes, sampled pairs (multiples of every), longest path.
+        size = torch.where(ends_run, rank + 1, 0)
+        sampled = run % every == 0
+        multiples = torch.div(n, every, rounding_mode="floor") - torch.div(n - rank - 1, every, rounding_mode="floor")
+        per_size = [torch.bincount(size, weights=w.to(torch.float64), minlength=MAX_RUN + 1)
+                    for w in (torch.ones_like(lengths), lengths, sampled, lengths * sampled, multiples)]
+        per_size.append(torch.zeros_like(per_size[0]).scatter_reduce_(0, size, lengths.to(torch.float64), "amax"))
         # Every size the step needs, in one transfer: a GPU waits for the device once per step.
-        runs, longest, widest, nodes, sampled_nodes = torch.stack([
-            run[-1] + 1, rank.max() + 1, lengths.max(), path_lengths.sum(), (path_lengths * (run % every == 0)).sum()
-        ]).tolist()
+        counts, nodes, sampled_runs, sampled_nodes, sampled_pairs, widest = torch.stack(per_size).long().tolist()
 
-        word = torch.empty(runs, dtype=torch.long, device=device)
-        word[run] = targets  # a run's pairs share their target
-        path_length = self.lengths[word]
-        on_path = torch.arange(widest, device=device) < path_length.unsqueeze(1)  # [runs, widest]
-        index = self.points[word, :widest]  # paths are padded with node 0; `weight` masks those hits
-        labels = 1.0 - self.codes[word, :widest].to(hidden.dtype)
-        private = (on_path & (index < len(self.output) - SHARED_NODES)).to(hidden.dtype)  # moved by the run's own pairs
-        path = self.output[index]  # [runs, widest, d], as the step found it
-        h = torch.zeros(runs, longest, d, dtype=hidden.dtype, device=device)
-        h[run, rank] = hidden
-        in_run = torch.zeros(runs, longest, dtype=hidden.dtype, device=device)
-        in_run[run, rank] = 1.0
-        weight = in_run.unsqueeze(2) * on_path.unsqueeze(1)  # [runs, longest, widest]: real hits
+        runs = sum(counts[1:])
+        first = torch.nonzero_static(starts_run, size=runs).squeeze(1)  # each run's first pair
+        by_size = torch.argsort(rank[torch.nonzero_static(ends_run, size=runs).squeeze(1)], stable=True)
+        loss = torch.zeros((), dtype=torch.float64, device=device)
+        hidden_step = torch.empty_like(hidden)
+        pair_sums = torch.zeros((pairs + every - 1) // every, 2 * d + 1, dtype=hidden.dtype, device=device)
+        rows, moves, node_sums, node_sample = [], [], [], []
+        done = 0
+        for k in range(1, MAX_RUN + 1):
+            if not counts[k]:
+                continue
+            these = by_size[done : done + counts[k]]  # runs of k pairs
+            done += counts[k]
+            at = first[these].unsqueeze(1) + torch.arange(k, device=device)  # [runs, k]: their pairs
+            h = hidden[at]
+            block_loss, step, change, index, on_path, path, g_private, curvature = self._score_runs(
+                h, targets[first[these]], widest[k], alpha)
+            loss += block_loss
+            hidden_step[at] = step
+            slot = torch.nonzero_static(on_path.reshape(-1), size=nodes[k]).squeeze(1)
+            rows.append(index.reshape(-1)[slot])
+            moves.append(change.reshape(-1, d)[slot])
+            if IMPLICIT_SAMPLE:
+                # A node's saturation: its run's hidden vectors, each with its curvature there;
+                # sampled by run (every every-th run's nodes), as implicit_rows is told.
+                picked = torch.nonzero_static(these % every == 0, size=sampled_runs[k]).squeeze(1)
+                c, hp = curvature[picked].transpose(1, 2), h[picked]  # [sampled runs, path, k], [.., k, d]
+                sums = torch.cat([torch.bmm(c, hp), torch.bmm(c, hp.square()), c.sum(2, keepdim=True)], 2)
+                picked_slots = torch.nonzero_static(on_path[picked].reshape(-1), size=sampled_nodes[k]).squeeze(1)
+                node_sums.append(sums.reshape(-1, 2 * d + 1)[picked_slots])
+                node_sample.append(sum(nodes[1:k]) + torch.nonzero_static(these[slot // widest[k]] % every == 0,
+                                                                         size=sampled_nodes[k]).squeeze(1))
+                # A hidden vector's saturation: the path as its pair saw it (every every-th pair).
+                mine = torch.nonzero_static((at % every == 0).reshape(-1), size=sampled_pairs[k]).squeeze(1)
+                mine_run, mine_rank = mine // k, mine % k
+                earlier = (torch.arange(k, device=device) < mine_rank.unsqueeze(1)).to(hidden.dtype)
+                moved = torch.bmm(g_private[mine_run].transpose(1, 2) * earlier.unsqueeze(1), h[mine_run])
+                pair_sums[at.reshape(-1)[mine] // every] = curvature_sums(path[mine_run] + moved,
+                                                                          curvature[mine_run, mine_rank])
+        count = lengths.sum(dtype=torch.float64)
+        rows, moves = torch.cat(rows), torch.cat(moves)
+        if not IMPLICIT_SAMPLE:
+            apply_rows(self.output, rows, moves)
+            return loss, count, hidden_step, None
+        node_sums, node_sample = torch.cat(node_sums), torch.cat(node_sample)
+        part_of = torch.empty(len(rows), dtype=torch.long, device=device)
+        part_of[node_sample] = torch.arange(len(node_sample), device=device)
+        apply_rows(self.output, rows, moves, lambda m: node_sums[part_of[m]], node_sample)
+        return loss, count, hidden_step, lambda m: pair_sums[m // every]
 
-        # Scores pair by pair within a run: s[r, j] = h[r] . path[j] + sum_{r' < r} g[r', j] * (h[r] . h[r'])
-        # at private nodes j, g being what pair r' did to node j (already times alpha).
+    def _score_runs(self, h: torch.Tensor, word: torch.Tensor, widest: int, alpha: float) -> tuple[torch.Tensor, ...]:
+        """Runs of k pairs each, hidden vectors h [runs, k, d], against their targets' (word) paths.
+
+        Pair r's score at node j is h[r] . path[j] + sum_{r' < r} g[r', j] (h[r] . h[r']) at private
+        nodes (g: what pair r' did to node j, already times alpha). Returns the loss, each pair's
+        step [runs, k, d], each run's change to each node of its path [runs, widest, d], the
+        nodes [runs, widest] and which of them are on the path, the path as the step found it,
+        g at private nodes and the curvature [runs, k, widest].
+        """
+        on_path = torch.arange(widest, device=h.device) < self.lengths[word].unsqueeze(1)
+        index = self.points[word, :widest]  # paths are padded with node 0; on_path masks those
+        labels = 1.0 - self.codes[word, :widest].to(h.dtype)
+        private = (on_path & (index < len(self.output) - SHARED_NODES)).to(h.dtype)  # moved by the run's own pairs
+        weight = on_path.to(h.dtype)
+        path = self.output[index]
         scores = torch.bmm(h, path.transpose(1, 2))
         gram = torch.bmm(h, h.transpose(1, 2))
         g, g_private = torch.zeros_like(scores), torch.zeros_like(scores)
-        for r in range(longest):
+        for r in range(h.shape[1]):
             if r:
                 scores[:, r] += torch.bmm(gram[:, r : r + 1, :r], g_private[:, :r]).squeeze(1)
-            g[:, r] = (labels - torch.sigmoid(scores[:, r])) * weight[:, r] * alpha
+            g[:, r] = (labels - torch.sigmoid(scores[:, r])) * weight * alpha
             g_private[:, r] = g[:, r] * private
         p = torch.sigmoid(scores)
-        curvature = p * (1 - p) * weight * alpha
-        loss = (F.softplus(torch.where(labels.unsqueeze(1) > 0, -scores, scores)) * weight).sum(dtype=torch.float64)
-
+        curvature = p * (1 - p) * weight.unsqueeze(1) * alpha
+        loss = F.softplus(torch.where(labels.unsqueeze(1) > 0, -scores, scores)) * weight.unsqueeze(1)
         # Pair r's step: g[r] against the path it saw, path[j] + sum_{r' < r} g[r', j] h[r'] at private j.
         earlier_moves = torch.bmm(g_private, g.transpose(1, 2)).tril_(-1)  # [runs, r, r']
-        hidden_step = (torch.bmm(g, path) + torch.bmm(earlier_moves, h))[run, rank]
-        moves = torch.bmm(g.transpose(1, 2), h)  # [runs, widest, d]: each run's change to each node of its path
-        slot = torch.nonzero_static(on_path.reshape(-1), size=nodes).squeeze(1)
-        count = lengths.sum(dtype=torch.float64)
-        if not IMPLICIT_SAMPLE:
-            apply_rows(self.output, index.reshape(-1)[slot], moves.reshape(-1, d)[slot])
-            return loss, count, hidden_step, None
-
-        # Saturation of a node's slot: its run's pairs' hidden vectors, each with its curvature
-        # there; sampled by run (every every-th run's slots), as implicit_rows is told.
-        sampled_runs = torch.arange(0, runs, every, device=device)
-        c = curvature[sampled_runs].transpose(1, 2)  # [sampled runs, widest, longest]
-        hs = h[sampled_runs]
-        run_sums = torch.cat([torch.bmm(c, hs), torch.bmm(c, hs.square()), c.sum(2, keepdim=True)], 2)
-        run_sums = run_sums.reshape(-1, 2 * d + 1)[torch.nonzero_static(on_path[sampled_runs].reshape(-1),
-                                                                         size=sampled_nodes).squeeze(1)]
-        sample = torch.nonzero_static(slot // widest % every == 0, size=sampled_nodes).squeeze(1)
-        part_of = torch.empty(nodes, dtype=torch.long, device=device)
-        part_of[sample] = torch.arange(sampled_nodes, device=device)
-        apply_rows(self.output, index.reshape(-1)[slot], moves.reshape(-1, d)[slot], lambda m: run_sums[part_of[m]], sample)
-
-        # A hidden vector's saturation: the path rows as its pair saw them (implicit_rows asks for every every-th pair).
-        mine = torch.arange(0, pairs, every, device=device)
-        mine_run, mine_rank = run[mine], rank[mine]
-        earlier = (torch.arange(longest, device=device) < mine_rank.unsqueeze(1)).to(hidden.dtype)  # [S, longest]
-        seen = path[mine_run] + torch.bmm(g_private[mine_run].transpose(1, 2) * earlier.unsqueeze(1), h[mine_run])
-        pair_sums = curvature_sums(seen, curvature[mine_run, mine_rank])
-        return loss, count, hidden_step, lambda m: pair_sums[m // every]
+        step = torch.bmm(g, path) + torch.bmm(earlier_moves, h)
+        change = torch.bmm(g.transpose(1, 2), h)
+        return loss.sum(dtype=torch.float64), step, change, index, on_path, path, g_private, curvature
