@@ -177,7 +177,7 @@ def test_hierarchical_softmax_scores_each_node_of_each_path_once(monkeypatch, sa
         torch.testing.assert_close(ours, start.index_add(0, index.reshape(-1), row_steps.reshape(-1, d)))
 
 
-@pytest.mark.parametrize("max_run, shared_nodes, sample", [(16, 0, 0), (2, 0, 0), (16, 2, 0), (16, 2, 1)])
+@pytest.mark.parametrize("max_run, shared_nodes, sample", [(16, 0, 0), (2, 0, 0), (16, 2, 0), (16, 2, 1), (2, 2, 1)])
 def test_hierarchical_softmax_scores_a_runs_pairs_in_order(monkeypatch, max_run, shared_nodes, sample):
     """Consecutive pairs with one target (a skip-gram centre's context words) each see the path
     as the run's earlier pairs left it, as sequential SGD does, except the SHARED_NODES nearest
