@@ -228,7 +228,7 @@ class HierarchicalSoftmax:
         # Both sides' implicit steps sample every every-th pair's hits (implicit_rows asks the
         # hidden side for every every-th pair).
         mine = torch.nonzero_static(pair % every == 0, size=sampled_hits).squeeze(1)
-        apply_rows(self.output, index, grad_rows, lambda m: curvature_sums(h[m].unsqueeze(1), curvature[m]), mine)
+        apply_rows(self.output, index, grad_rows, each_hit_against(h, curvature), mine)
         pair_sums = torch.zeros((pairs + every - 1) // every, 2 * hidden.shape[1] + 1, dtype=hidden.dtype, device=device)
         pair_sums.index_add_(0, pair[mine] // every, curvature_sums(rows[mine].unsqueeze(1), curvature[mine]))
         return loss, count, hidden_step, lambda m: pair_sums[m // every]
@@ -283,12 +283,13 @@ class HierarchicalSoftmax:
             if IMPLICIT_SAMPLE:
                 # A node's saturation: its run's hidden vectors, each with its curvature there;
                 # sampled by run (every every-th run's nodes), as implicit_rows is told.
-                picked = torch.nonzero_static(these % every == 0, size=sampled_runs[k]).squeeze(1)
+                sampled = these % every == 0
+                picked = torch.nonzero_static(sampled, size=sampled_runs[k]).squeeze(1)
                 c, hp = curvature[picked].transpose(1, 2), h[picked]  # [sampled runs, path, k], [.., k, d]
                 sums = torch.cat([torch.bmm(c, hp), torch.bmm(c, hp.square()), c.sum(2, keepdim=True)], 2)
                 picked_slots = torch.nonzero_static(on_path[picked].reshape(-1), size=sampled_nodes[k]).squeeze(1)
                 node_sums.append(sums.reshape(-1, 2 * d + 1)[picked_slots])
-                node_sample.append(sum(nodes[1:k]) + torch.nonzero_static(these[slot // widest[k]] % every == 0,
+                node_sample.append(sum(nodes[1:k]) + torch.nonzero_static(sampled[slot // widest[k]],
                                                                          size=sampled_nodes[k]).squeeze(1))
                 # A hidden vector's saturation: the path as its pair saw it (every every-th pair).
                 mine = torch.nonzero_static((at % every == 0).reshape(-1), size=sampled_pairs[k]).squeeze(1)
